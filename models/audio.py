@@ -1,0 +1,180 @@
+"""Audio front end: decode any file libsndfile reads, mix to mono, trim, resample to 16 kHz.
+
+Everything downstream sees mono float32 at :data:`ANALYSIS_SR`, whatever the file's format,
+channel count or sample rate, so features never depend on how a corpus was recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioError
+
+__all__ = [
+    "ANALYSIS_SR",
+    "MIN_DURATION_S",
+    "SILENCE_PEAK",
+    "AudioInfo",
+    "load_audio",
+    "trim_silence",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The one analysis rate: every file is resampled to this before features.
+ANALYSIS_SR = 16_000
+#: Shortest audio (after decoding, before trimming) that gets a prediction. Below 0.2 s
+#: there are fewer than 20 analysis frames, too few for the utterance statistics.
+MIN_DURATION_S = 0.2
+#: A file whose absolute peak stays below this (-80 dBFS) is treated as silent.
+SILENCE_PEAK = 1e-4
+#: Trimming keeps the span from the first to the last 10 ms block within this many dB of
+#: the loudest block, plus :data:`TRIM_MARGIN_S` either side.
+TRIM_TOP_DB = 40.0
+TRIM_MARGIN_S = 0.05
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the file was before the front end changed it."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    duration_s: float
+
+
+def _decode(path: str) -> tuple[np.ndarray, int]:
+    try:
+        data, sr = sf.read(path, dtype="float32", always_2d=True)
+    except FileNotFoundError:
+        raise AudioError(path, "file not found") from None
+    except PermissionError:
+        raise AudioError(path, "permission denied") from None
+    except IsADirectoryError:
+        raise AudioError(path, "is a directory, not an audio file") from None
+    except sf.LibsndfileError as exc:
+        if os.path.exists(path) and os.path.getsize(path) == 0:
+            raise AudioError(path, "empty file (0 bytes)") from None
+        raise AudioError(path, f"cannot decode audio ({exc.error_string})") from None
+    except (RuntimeError, OSError, ValueError, TypeError) as exc:
+        # libsndfile reports some broken streams (e.g. truncated MP3) as other errors.
+        raise AudioError(path, f"cannot decode audio ({exc})") from None
+    return data, int(sr)
+
+
+def load_audio(
+    path: str | os.PathLike[str],
+    *,
+    sr: int = ANALYSIS_SR,
+    trim: bool = True,
+    min_duration: float = MIN_DURATION_S,
+) -> tuple[np.ndarray, AudioInfo]:
+    """Decode ``path`` and return mono float32 audio at ``sr`` with its original properties.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any file libsndfile decodes: WAV (16/24/32-bit, float), FLAC, OGG/Vorbis/Opus, MP3, ...
+    sr : int > 0
+        Output sample rate. Resampling uses soxr (high quality).
+    trim : bool
+        Cut leading and trailing silence (see :func:`trim_silence`) *before* resampling,
+        which saves work on corpora with long pauses around each utterance.
+    min_duration : float >= 0
+        Shortest accepted duration in seconds, measured before trimming.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,), dtype=float32]
+    info : AudioInfo
+        Native sample rate, channel count and duration of the file.
+
+    Raises
+    ------
+    AudioError
+        Unreadable, corrupt or empty file; zero samples; shorter than ``min_duration``;
+        non-finite samples; all-silent audio. The message names the file and the reason.
+    """
+    if sr <= 0:
+        raise ValueError(f"sr must be > 0, got {sr}")
+    spath = os.fspath(path)
+    data, native_sr = _decode(spath)
+    n, channels = data.shape
+    info = AudioInfo(spath, native_sr, channels, n / native_sr if native_sr else 0.0)
+    if n == 0:
+        raise AudioError(spath, "no audio samples (0 frames)")
+    if info.duration_s < min_duration:
+        raise AudioError(
+            spath, f"too short: {info.duration_s:.3f} s, the minimum is {min_duration:g} s"
+        )
+    y = data[:, 0] if channels == 1 else data.mean(axis=1, dtype=np.float32)
+    if not np.isfinite(y).all():
+        bad = int(np.count_nonzero(~np.isfinite(y)))
+        raise AudioError(spath, f"{bad} non-finite samples (NaN or infinity)")
+    peak = float(np.max(np.abs(y)))
+    if peak < SILENCE_PEAK:
+        raise AudioError(spath, f"silent: peak level {_db(peak):.1f} dBFS is below -80 dBFS")
+    if trim:
+        y = trim_silence(y, native_sr)
+    if native_sr != sr:
+        y = soxr.resample(y, native_sr, sr, quality="HQ").astype(np.float32, copy=False)
+    return np.ascontiguousarray(y, dtype=np.float32), info
+
+
+def trim_silence(
+    y: np.ndarray, sr: int, *, top_db: float = TRIM_TOP_DB, margin_s: float = TRIM_MARGIN_S
+) -> np.ndarray:
+    """Cut leading and trailing audio quieter than ``top_db`` below the loudest 10 ms block."""
+    block = max(1, int(sr * 0.01))
+    nb = len(y) // block
+    if nb < 3:
+        return y
+    blocks = y[: nb * block].reshape(nb, block)
+    energy = np.einsum("ij,ij->i", blocks, blocks) / block
+    db = 10.0 * np.log10(energy + 1e-12)
+    active = np.flatnonzero(db > db.max() - top_db)
+    margin = int(margin_s * sr)
+    start = max(0, active[0] * block - margin)
+    stop = min(len(y), (active[-1] + 1) * block + margin)
+    return y[start:stop]
+
+
+def _db(x: float) -> float:
+    return 20.0 * np.log10(max(x, 1e-12))
+
+
+def is_readable_audio_suffix(path: str | Path) -> bool:
+    """True when the extension is one the front end decodes (case-insensitive)."""
+    return Path(path).suffix.lower() in AUDIO_SUFFIXES
+
+
+#: Extensions picked when walking a directory (libsndfile formats, case-insensitive).
+AUDIO_SUFFIXES = frozenset(
+    {
+        ".wav",
+        ".wave",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".aif",
+        ".aiff",
+        ".aifc",
+        ".au",
+        ".snd",
+        ".caf",
+        ".w64",
+        ".rf64",
+        ".sd2",
+        ".voc",
+    }
+)

@@ -1,0 +1,393 @@
+"""Utterance-level features, computed from one STFT per file.
+
+Two named feature sets exist:
+
+``default`` (version 1)
+    One 32 ms Hann STFT with a 10 ms hop of the 16 kHz, trimmed signal. From its power
+    spectrum: log-mel (40), MFCC 1-19 and their deltas, chroma (12), octave-band spectral
+    contrast (6), centroid, bandwidth, roll-off, flatness, flux, alpha ratio and Hammarberg
+    index; from the inverse FFT of the same power spectrum (the frame autocorrelation,
+    normalised by the window's, as in Boersma 1993): F0 and periodicity; from the frame
+    energies: loudness dynamics, pauses and voicing rate. Each frame-level contour is
+    summarised over the active frames by mean and standard deviation, most also by 10th
+    and 90th percentiles. Level-dependent values are taken relative to the utterance's
+    own level, so the recording gain does not move the features.
+``seed``
+    The recipe of the projects that inspired ``ser``: mean MFCC(40) + chroma(12) + mel(128)
+    = 180 values, computed with librosa on the same 16 kHz audio.
+
+A :class:`FeatureConfig` (name, version, parameters) is stored in every model file, and
+:func:`extract_features` always goes through it, so annotation extracts exactly what the
+model was trained on.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.fft as sfft
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .audio import ANALYSIS_SR, AudioInfo, load_audio
+from .errors import FeatureError
+
+__all__ = [
+    "FEATURE_SETS",
+    "FeatureConfig",
+    "extract_features",
+    "feature_config",
+    "feature_names",
+    "process_file",
+]
+
+_EPS = 1e-10
+
+_DEFAULT_PARAMS: dict[str, Any] = {
+    "sr": ANALYSIS_SR,
+    "trim": True,
+    "n_fft": 512,
+    "hop_length": 160,
+    "n_mels": 40,
+    "n_mfcc": 20,
+    "fmin": 50.0,
+    "f0_min": 65.0,
+    "f0_max": 450.0,
+    "voicing_threshold": 0.45,
+    "active_top_db": 35.0,
+}
+_SEED_PARAMS: dict[str, Any] = {"sr": ANALYSIS_SR, "trim": True, "n_mfcc": 40, "n_mels": 128}
+
+#: name -> (current version, default parameters)
+FEATURE_SETS: dict[str, tuple[int, dict[str, Any]]] = {
+    "default": (1, _DEFAULT_PARAMS),
+    "seed": (1, _SEED_PARAMS),
+}
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Name, version and parameters of a feature set; stored in each model file."""
+
+    name: str
+    version: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sr(self) -> int:
+        return int(self.params["sr"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeatureConfig:
+        try:
+            cfg = cls(str(d["name"]), int(d["version"]), dict(d["params"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FeatureError(f"invalid feature configuration {d!r}: {exc}") from None
+        _check(cfg)
+        return cfg
+
+
+def feature_config(name: str = "default", **overrides: Any) -> FeatureConfig:
+    """The current configuration of feature set ``name``, with optional parameter overrides."""
+    if name not in FEATURE_SETS:
+        raise FeatureError(
+            f"unknown feature set {name!r}; choose one of {', '.join(sorted(FEATURE_SETS))}"
+        )
+    version, params = FEATURE_SETS[name]
+    unknown = set(overrides) - set(params)
+    if unknown:
+        raise FeatureError(f"unknown parameters for feature set {name!r}: {sorted(unknown)}")
+    return FeatureConfig(name, version, {**params, **overrides})
+
+
+def _check(cfg: FeatureConfig) -> None:
+    if cfg.name not in FEATURE_SETS:
+        raise FeatureError(
+            f"model uses feature set {cfg.name!r}, which this version of ser does not know; "
+            f"known: {', '.join(sorted(FEATURE_SETS))}"
+        )
+    current = FEATURE_SETS[cfg.name][0]
+    if cfg.version != current:
+        raise FeatureError(
+            f"model uses feature set {cfg.name!r} version {cfg.version}, but this version of "
+            f"ser computes version {current}; retrain the model with ser-train"
+        )
+
+
+def process_file(
+    path: str | os.PathLike[str], *, config: FeatureConfig
+) -> tuple[np.ndarray, AudioInfo]:
+    """Decode, resample and featurise one file exactly as ``config`` prescribes."""
+    y, info = load_audio(path, sr=config.sr, trim=bool(config.params.get("trim", True)))
+    return extract_features(y, config=config), info
+
+
+def extract_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
+    """Utterance feature vector (float32) of mono audio ``y`` sampled at ``config.sr``."""
+    _check(config)
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1:
+        raise FeatureError(f"y must be mono (1-D), got shape {y.shape}")
+    if config.name == "seed":
+        return _seed_features(y, config.params)
+    return _default_features(y, config.params)
+
+
+def feature_names(config: FeatureConfig) -> list[str]:
+    """Names of the values :func:`extract_features` returns for ``config``, in order."""
+    p = config.params
+    if config.name == "seed":
+        return (
+            [f"mfcc{i}_mean" for i in range(p["n_mfcc"])]
+            + [f"chroma{i}_mean" for i in range(12)]
+            + [f"mel{i}_mean" for i in range(p["n_mels"])]
+        )
+    mf = [f"mfcc{i}" for i in range(1, p["n_mfcc"])]
+    mel = [f"logmel{i}" for i in range(p["n_mels"])]
+    chroma = [f"chroma{i}" for i in range(12)]
+    contrast = [f"contrast{i}" for i in range(len(_CONTRAST_EDGES) - 1)]
+    names: list[str] = []
+    names += [f"{n}_{s}" for s in ("mean", "std", "p10", "p90") for n in mf]
+    names += [f"d{n}_std" for n in mf]
+    names += [f"{n}_{s}" for s in ("mean", "std") for n in mel]
+    names += [f"{n}_{s}" for s in ("mean", "std") for n in chroma]
+    names += [f"{n}_{s}" for s in ("mean", "std") for n in contrast]
+    names += [f"{n}_{s}" for s in ("mean", "std", "p10", "p90") for n in _SPECTRAL]
+    names += ["energy_rel_mean", "energy_std", "energy_range", "denergy_std"]
+    names += [f"f0_{s}" for s in _F0_STATS]
+    names += ["periodicity_mean", "periodicity_std"]
+    names += ["voiced_ratio", "active_ratio", "voiced_onsets_per_s"]
+    return names
+
+
+_SPECTRAL = ("centroid", "bandwidth", "rolloff", "flatness", "flux", "alpha_ratio", "hammarberg")
+_F0_STATS = ("mean", "std", "p10", "p50", "p90", "range", "dabs_mean", "slope")
+_CONTRAST_EDGES = (0.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 8000.0)
+# F0 level stats when a file has (almost) no voiced frames: 150 Hz, in semitones re 27.5 Hz.
+_F0_FILL = 12.0 * np.log2(150.0 / 27.5)
+
+
+# Filter banks and windows are built once per process and reused for every file.
+@functools.lru_cache(maxsize=8)
+def _window(n_fft: int) -> np.ndarray:
+    return np.hanning(n_fft + 1)[:-1].astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _window_autocorr(n_fft: int) -> np.ndarray:
+    # computed exactly as the signal's autocorrelation is: low band, half the lag resolution
+    w = _window(n_fft).astype(np.float64)
+    r = sfft.irfft((np.abs(sfft.rfft(w)) ** 2)[: n_fft // 4 + 1], n=n_fft // 2)
+    return (r / r[0]).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float) -> np.ndarray:
+    import librosa
+
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _chroma_basis(sr: int, n_fft: int) -> np.ndarray:
+    import librosa
+
+    return librosa.filters.chroma(sr=sr, n_fft=n_fft).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _bins(sr: int, n_fft: int) -> tuple[np.ndarray, tuple[tuple[int, int], ...], dict[str, int]]:
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr).astype(np.float32)
+    edges = np.searchsorted(freqs, _CONTRAST_EDGES)
+    bands = tuple((int(lo), int(max(hi, lo + 1))) for lo, hi in zip(edges[:-1], edges[1:]))
+    marks = {f"{hz}": int(np.searchsorted(freqs, hz)) for hz in (50, 1000, 2000, 5000)}
+    return freqs, bands, marks
+
+
+def _pcts(x: np.ndarray, q: tuple[float, ...]) -> np.ndarray:
+    return np.percentile(x, q, axis=0).astype(np.float32)
+
+
+def _default_features(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    sr, n_fft, hop = int(p["sr"]), int(p["n_fft"]), int(p["hop_length"])
+    n_mels, n_mfcc = int(p["n_mels"]), int(p["n_mfcc"])
+    if len(y) < n_fft + 2 * hop:
+        y = np.pad(y, (0, n_fft + 2 * hop - len(y)))
+    frames = sliding_window_view(y, n_fft)[::hop]
+    buf = np.empty(frames.shape, dtype=np.float32)
+    np.multiply(frames, _window(n_fft), out=buf)
+    spec = sfft.rfft(buf, axis=1, overwrite_x=True)
+    power = spec.real**2 + spec.imag**2  # (T, F) float32
+    # A floor at -180 dB re full scale keeps float32 denormals (the stop band of the resampler,
+    # digital silence) out of the matrix products, which they slow down up to 50 times.
+    power += 1e-14
+    n_frames = power.shape[0]
+
+    energy = power.sum(axis=1) + _EPS
+    edb = 10.0 * np.log10(energy)
+    active = edb > edb.max() - float(p["active_top_db"])
+    pa = power[active]
+    ea = energy[active]
+    n_active = len(pa)
+
+    # log-mel and MFCC; the utterance level is subtracted, so the recording gain cancels
+    mel = power @ _mel_basis(sr, n_fft, n_mels, float(p["fmin"])).T + _EPS
+    logmel = np.log(mel)
+    mfcc_all = sfft.dct(logmel, type=2, norm="ortho", axis=1)[:, 1:n_mfcc]
+    lm = logmel[active]
+    mf = mfcc_all[active]
+    if n_frames >= 3 and active[1:-1].any():
+        dmf = (mfcc_all[2:] - mfcc_all[:-2])[active[1:-1]] * 0.5
+    else:
+        dmf = np.zeros((1, n_mfcc - 1), np.float32)
+
+    # chroma, octave-band contrast and spectral shape
+    chroma = pa @ _chroma_basis(sr, n_fft).T
+    chroma /= chroma.max(axis=1, keepdims=True) + _EPS
+    freqs, bands, marks = _bins(sr, n_fft)
+    contrast = np.empty((n_active, len(bands)), np.float32)
+    for j, (lo, hi) in enumerate(bands):  # peak-to-valley ratio of each octave band
+        band = pa[:, lo:hi]
+        contrast[:, j] = band.max(axis=1) / band.min(axis=1)
+    contrast = 10.0 * np.log10(contrast)
+    centroid = (pa @ freqs) / ea
+    bandwidth = np.sqrt(np.maximum((pa @ (freqs**2)) / ea - centroid**2, 0.0))
+    mel_a = mel[active]
+    cum = np.cumsum(mel_a, axis=1)
+    rolloff = _mel_centres(sr, n_mels, float(p["fmin"]))[
+        np.argmax(cum >= 0.85 * cum[:, -1:], axis=1)
+    ]
+    flatness = 10.0 / np.log(10.0) * (lm.mean(axis=1) - np.log(mel_a.mean(axis=1)))
+    flux = np.zeros(n_active, np.float32)
+    if n_active > 1:
+        flux[1:] = np.sqrt(np.mean(np.diff(lm, axis=0) ** 2, axis=1))
+    b50, b1k, b2k, b5k = marks["50"], marks["1000"], marks["2000"], marks["5000"]
+    alpha = 10.0 * np.log10(
+        (pa[:, b1k:b5k].sum(axis=1) + _EPS) / (pa[:, b50:b1k].sum(axis=1) + _EPS)
+    )
+    hammarberg = 10.0 * np.log10(
+        (pa[:, :b2k].max(axis=1) + _EPS) / (pa[:, b2k:b5k].max(axis=1) + _EPS)
+    )
+
+    # pitch from the frame autocorrelation (irfft of the power spectrum), window-corrected
+    # Only the band below sr/4 is used: half the work, and pitch lives there. Lags are then
+    # counted at sr/2.
+    ac_sr = sr // 2
+    lag_min = int(np.floor(ac_sr / float(p["f0_max"])))
+    lag_max = min(int(np.ceil(ac_sr / float(p["f0_min"]))), n_fft // 4 - 2)
+    ac = sfft.irfft(pa[:, : n_fft // 4 + 1], n=n_fft // 2, axis=1)[:, : lag_max + 2]
+    ac /= ac[:, :1] + _EPS
+    ac /= _window_autocorr(n_fft)[: lag_max + 2]
+    k = np.argmax(ac[:, lag_min : lag_max + 1] - _octave_cost(lag_min, lag_max), axis=1) + lag_min
+    rows = np.arange(n_active)
+    strength, left, right = ac[rows, k], ac[rows, k - 1], ac[rows, k + 1]
+    denom = left - 2.0 * strength + right
+    safe = np.where(np.abs(denom) > _EPS, denom, 1.0)
+    shift = np.clip(np.where(np.abs(denom) > _EPS, 0.5 * (left - right) / safe, 0.0), -0.5, 0.5)
+    voiced = strength > float(p["voicing_threshold"])
+    f0_feats, periodicity = _f0_stats(
+        ac_sr / (k[voiced] + shift[voiced]), strength[voiced], voiced, hop / sr
+    )
+
+    # loudness dynamics relative to the utterance's own level, and timing
+    eda = edb[active]
+    rel = eda - np.partition(eda, int(0.95 * (n_active - 1)))[int(0.95 * (n_active - 1))]
+    denergy = np.diff(edb)[active[1:]] if n_frames > 1 else np.zeros(1)
+    onsets = int(np.count_nonzero(np.diff(voiced.astype(np.int8)) == 1) + int(voiced[:1].sum()))
+
+    # one pass of statistics over all frame-level descriptors
+    spectral = np.stack([centroid, bandwidth, rolloff, flatness, flux, alpha, hammarberg], 1)
+    quantiled = np.concatenate([mf, spectral, rel[:, None]], axis=1)
+    q10, q90 = np.percentile(quantiled, (10, 90), axis=0)
+    nq = n_mfcc - 1
+    n_sp = spectral.shape[1]
+    desc = np.concatenate([mf, lm, chroma, contrast, spectral], axis=1)
+    mean, std = desc.mean(axis=0), desc.std(axis=0)
+    i_lm = nq
+    i_ch = i_lm + n_mels
+    i_co = i_ch + 12
+    i_sp = i_co + contrast.shape[1]
+    parts = [
+        mean[:nq],
+        std[:nq],
+        q10[:nq],
+        q90[:nq],
+        dmf.std(axis=0) if len(dmf) else np.zeros(nq),
+        mean[i_lm:i_ch] - lm.mean(),
+        std[i_lm:i_ch],
+        mean[i_ch:i_co],
+        std[i_ch:i_co],
+        mean[i_co:i_sp],
+        std[i_co:i_sp],
+        mean[i_sp:],
+        std[i_sp:],
+        q10[nq : nq + n_sp],
+        q90[nq : nq + n_sp],
+        [rel.mean(), rel.std(), q90[-1] - q10[-1], denergy.std() if len(denergy) else 0.0],
+        f0_feats,
+        periodicity,
+        [voiced.sum() / n_active, n_active / n_frames, onsets / (n_active * hop / sr)],
+    ]
+    out = np.concatenate([np.asarray(a, np.float32).ravel() for a in parts])
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+@functools.lru_cache(maxsize=8)
+def _octave_cost(lag_min: int, lag_max: int) -> np.ndarray:
+    # Praat's octave cost: a small preference for the shorter lag (higher F0).
+    return (0.01 * np.log2(np.arange(lag_min, lag_max + 1) / lag_min)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_centres(sr: int, n_mels: int, fmin: float) -> np.ndarray:
+    import librosa
+
+    return librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=sr / 2)[1:-1].astype(np.float32)
+
+
+def _f0_stats(
+    f0: np.ndarray, strength: np.ndarray, voiced: np.ndarray, frame_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """F0 contour statistics in semitones re 27.5 Hz, with octave-jump correction."""
+    if len(f0) < 3:
+        fill = [_F0_FILL, 0.0, _F0_FILL, _F0_FILL, _F0_FILL, 0.0, 0.0, 0.0]
+        return np.asarray(fill, np.float32), np.zeros(2, np.float32)
+    med = np.median(f0)
+    f0 = np.where(f0 > 1.8 * med, f0 / 2, np.where(f0 < 0.55 * med, f0 * 2, f0))
+    st = 12.0 * np.log2(f0 / 27.5)
+    p10, p50, p90 = np.percentile(st, [10, 50, 90])
+    idx = np.flatnonzero(voiced)
+    consecutive = np.diff(idx) == 1
+    dabs = np.abs(np.diff(st))[consecutive]
+    t = idx * frame_s
+    tc = t - t.mean()
+    var_t = float(tc @ tc)
+    slope = float(tc @ (st - st.mean())) / var_t if var_t > 0 else 0.0
+    feats = [
+        st.mean(),
+        st.std(),
+        p10,
+        p50,
+        p90,
+        p90 - p10,
+        dabs.mean() if len(dabs) else 0.0,
+        slope,
+    ]
+    return np.asarray(feats, np.float32), np.asarray([strength.mean(), strength.std()], np.float32)
+
+
+def _seed_features(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    import librosa
+
+    sr = int(p["sr"])
+    stft = np.abs(librosa.stft(y))
+    mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=int(p["n_mfcc"])).mean(axis=1)
+    chroma = librosa.feature.chroma_stft(S=stft, sr=sr).mean(axis=1)
+    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_mels=int(p["n_mels"])).mean(axis=1)
+    return np.concatenate([mfcc, chroma, mel]).astype(np.float32)

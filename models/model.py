@@ -1,0 +1,214 @@
+"""What a model is: a fitted classifier plus everything needed to feed it the right features.
+
+A model file is a skops archive (never a pickle) holding a plain dict: the fitted
+scikit-learn estimator, the :class:`~ser.models.features.FeatureConfig` it was trained on, how
+features are normalised, the classes, and training metadata. It is loaded with an explicit
+list of trusted types, so a file that carries anything else is refused before any of it is
+built. Beside it lies a JSON model card (``<name>.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import zipfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError
+from .features import FeatureConfig
+from .normalize import NORMALIZATIONS, GroupStats
+
+__all__ = [
+    "BUNDLED_MODELS",
+    "DEFAULT_MODEL",
+    "Model",
+    "bundled_model_path",
+    "load_model",
+    "resolve_model",
+    "save_model",
+    "sha256_file",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "ser-model"
+FORMAT_VERSION = 1
+#: Bundled models, by name; the first is the default of ``ser-annotate``.
+BUNDLED_MODELS: tuple[str, ...] = ("ravdess8", "ravdess4")
+DEFAULT_MODEL = BUNDLED_MODELS[0]
+
+#: Types beyond skops' own defaults (scikit-learn estimators, numpy) that a ser model holds.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.utils._bunch.Bunch",
+)
+
+
+@dataclass
+class Model:
+    """A fitted emotion classifier and the recipe for its input.
+
+    Parameters
+    ----------
+    estimator : scikit-learn classifier
+        Fitted; has ``predict_proba`` and ``classes_``.
+    features : FeatureConfig
+        Features the estimator was trained on.
+    normalization : {"none", "corpus", "speaker"}
+        How features were standardised per group before the estimator.
+    train_stats : GroupStats
+        Mean and standard deviation of the raw training features: the fallback statistics
+        for groups too small to normalise on their own.
+    meta : dict
+        Name, training corpus, metrics... (also written to the model card).
+    """
+
+    estimator: Any
+    features: FeatureConfig
+    normalization: str = "none"
+    train_stats: GroupStats | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.estimator.classes_]
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", "unnamed"))
+
+    @property
+    def n_features(self) -> int:
+        return int(self.estimator.n_features_in_)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities for already-normalised feature rows ``X``."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ModelError(
+                f"X has {X.shape[-1] if X.ndim else 0} features, but model {self.name!r} "
+                f"expects {self.n_features} ({self.features.name} v{self.features.version})"
+            )
+        return np.asarray(self.estimator.predict_proba(X))
+
+
+def save_model(model: Model, path: str | os.PathLike[str]) -> str:
+    """Write ``model`` as a skops file (atomically) and return its sha256."""
+    import skops.io as sio
+
+    path = Path(path)
+    if model.normalization not in NORMALIZATIONS:
+        raise ModelError(f"unknown normalization {model.normalization!r}")
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "estimator": model.estimator,
+        "features": model.features.to_dict(),
+        "normalization": model.normalization,
+        "train_stats": None if model.train_stats is None else model.train_stats.to_dict(),
+        "meta": json.loads(json.dumps(model.meta, default=str)),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    sio.dump(payload, tmp)
+    os.replace(tmp, path)
+    return sha256_file(path)
+
+
+def load_model(path: str | os.PathLike[str]) -> Model:
+    """Load a model file, trusting only the types a ser model consists of.
+
+    Raises
+    ------
+    ModelError
+        The file is missing, not a skops archive (text, pickle, truncated...), holds types
+        outside the trusted list, or is not a ser model. One line, naming the file.
+    """
+    import skops.io as sio
+
+    spath = os.fspath(path)
+    if not os.path.isfile(spath):
+        raise ModelError(f"{spath}: model file not found")
+    try:
+        untrusted = sio.get_untrusted_types(file=spath)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{spath}: not a valid ser model file ({_short(exc)})") from None
+    extra = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if extra:
+        raise ModelError(
+            f"{spath}: refusing to load a model that contains untrusted types: {', '.join(extra)}"
+        )
+    try:
+        payload = sio.load(spath, trusted=list(untrusted))
+    except Exception as exc:  # skops raises many kinds on corrupt archives
+        raise ModelError(f"{spath}: not a valid ser model file ({_short(exc)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelError(f"{spath}: a skops file, but not a ser model")
+    if int(payload.get("format_version", -1)) != FORMAT_VERSION:
+        raise ModelError(
+            f"{spath}: model format version {payload.get('format_version')} is not supported "
+            f"by this version of ser (expects {FORMAT_VERSION})"
+        )
+    est = payload.get("estimator")
+    if not (hasattr(est, "predict_proba") and hasattr(est, "classes_")):
+        raise ModelError(f"{spath}: the model holds no fitted classifier")
+    try:
+        features = FeatureConfig.from_dict(payload["features"])
+    except Exception as exc:
+        raise ModelError(f"{spath}: {exc}") from None
+    stats = payload.get("train_stats")
+    return Model(
+        estimator=est,
+        features=features,
+        normalization=str(payload.get("normalization", "none")),
+        train_stats=None if stats is None else GroupStats.from_dict(stats),
+        meta=dict(payload.get("meta") or {}),
+    )
+
+
+def bundled_model_path(name: str) -> Path:
+    """Path of a bundled model file (package data of ``ser.models``)."""
+    if name not in BUNDLED_MODELS:
+        raise ModelError(
+            f"unknown model {name!r}: give a path to a model file or one of the bundled "
+            f"models: {', '.join(BUNDLED_MODELS)}"
+        )
+    ref = resources.files("ser.models") / "bundled" / f"{name}.skops"
+    return Path(str(ref))
+
+
+def resolve_model(model: str | os.PathLike[str] | Model | None) -> Model:
+    """A :class:`Model` from a model, a bundled model name, a path, or ``None`` (default)."""
+    if isinstance(model, Model):
+        return model
+    if model is None:
+        model = DEFAULT_MODEL
+    spec = os.fspath(model)
+    if spec in BUNDLED_MODELS:
+        return load_model(bundled_model_path(spec))
+    if os.path.exists(spec) or os.sep in spec or spec.endswith(".skops"):
+        return load_model(spec)
+    raise ModelError(
+        f"unknown model {spec!r}: not a file, and not a bundled model ({', '.join(BUNDLED_MODELS)})"
+    )
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__

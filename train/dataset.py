@@ -1,0 +1,155 @@
+"""A labelled RAVDESS corpus, turned into feature matrices in parallel."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ser.models.corpus import EMOTIONS, find_audio_files, parse_ravdess
+from ser.models.errors import DataError, SerError
+from ser.models.features import FeatureConfig
+
+from .augment import Condition, apply_condition
+
+__all__ = ["Dataset", "LabelledFile", "extract_dataset", "list_ravdess"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelledFile:
+    path: str
+    emotion: str
+    actor: int
+
+
+@dataclass
+class Dataset:
+    """Features of a labelled corpus.
+
+    ``X`` holds one row per file (clean audio); ``X_aug`` one row per file and augmentation
+    condition, shape ``(n_files, n_conditions, n_features)``; ``skipped`` lists files that
+    could not be used, with the reason.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    paths: list[str]
+    X_aug: np.ndarray | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def list_ravdess(
+    data_dir: str | os.PathLike[str],
+    *,
+    subset: Sequence[str] = EMOTIONS,
+    include_song: bool = False,
+) -> list[LabelledFile]:
+    """RAVDESS files under ``data_dir`` (any audio extension), filtered to ``subset``.
+
+    Raises
+    ------
+    DataError
+        When ``data_dir`` does not exist or holds no RAVDESS file of the wanted kind.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"training data folder {str(root)!r} does not exist")
+    found: list[LabelledFile] = []
+    n_named = 0
+    for f in find_audio_files([root]):
+        label = parse_ravdess(f.relpath)
+        if label is None:
+            continue
+        n_named += 1
+        if label.vocal_channel == "song" and not include_song:
+            continue
+        if label.emotion in subset:
+            found.append(LabelledFile(f.path, label.emotion, label.actor))
+    if not found:
+        what = "speech " if not include_song else ""
+        hint = (
+            f"{n_named} RAVDESS-named files were there, but none of the {what}emotions "
+            f"{', '.join(subset)}"
+            if n_named
+            else "no file named like RAVDESS (MM-VV-EE-II-SS-RR-AA.wav, e.g. "
+            "03-01-05-01-02-01-12.wav); pass --data or set SER_DATA_DIR"
+        )
+        raise DataError(f"no RAVDESS files found under {str(root.resolve())!r}: {hint}")
+    return found
+
+
+def _featurise(
+    path: str, config: FeatureConfig, conditions: Sequence[Condition]
+) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
+    from ser.models.audio import load_audio
+    from ser.models.features import extract_features
+
+    try:
+        y, _ = load_audio(path, sr=config.sr, trim=bool(config.params.get("trim", True)))
+        x = extract_features(y, config=config)
+        aug = None
+        if conditions:
+            aug = np.stack(
+                [
+                    extract_features(
+                        apply_condition(y, c, sr=config.sr, file_key=path), config=config
+                    )
+                    for c in conditions
+                ]
+            )
+        return x, aug, None
+    except SerError as exc:
+        return None, None, str(exc)
+
+
+def extract_dataset(
+    files: Sequence[LabelledFile],
+    *,
+    config: FeatureConfig,
+    conditions: Callable[[LabelledFile], Sequence[Condition]] | None = None,
+    jobs: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Dataset:
+    """Features of ``files`` in parallel (joblib; ``jobs=None`` uses every core).
+
+    ``conditions(file)`` lists the augmentation conditions applied to that file; each gives
+    one extra row in ``X_aug``. Files that fail are skipped and listed, never fatal.
+    """
+    from joblib import Parallel, delayed
+
+    n_jobs = jobs or os.cpu_count() or 1
+    conds = [list(conditions(f)) if conditions else [] for f in files]
+    tasks = (delayed(_featurise)(f.path, config, c) for f, c in zip(files, conds))
+    rows: list[tuple[LabelledFile, np.ndarray, np.ndarray | None]] = []
+    skipped: list[tuple[str, str]] = []
+    # loky gives each worker cpu_count() // n_jobs BLAS/OpenMP threads (one, when all cores
+    # run workers); the backend itself is left to joblib.parallel_config (loky by default).
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+    for f, (x, aug, err) in zip(files, results):
+        if err is not None or x is None:
+            logger.warning("skipping %s", err)
+            skipped.append((f.path, err or "no features"))
+        else:
+            rows.append((f, x, aug))
+        if on_progress is not None:
+            on_progress(1)
+    if not rows:
+        raise DataError("no training file could be read; see the warnings above")
+    X = np.stack([r[1] for r in rows])
+    X_aug = (
+        np.stack([r[2] for r in rows]) if conds and conds[0] and rows[0][2] is not None else None
+    )
+    return Dataset(
+        X=X,
+        y=np.array([r[0].emotion for r in rows]),
+        groups=np.array([r[0].actor for r in rows]),
+        paths=[r[0].path for r in rows],
+        X_aug=X_aug,
+        skipped=skipped,
+    )
