@@ -24,6 +24,7 @@ model was trained on.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,7 +206,7 @@ def _chroma_basis(sr: int, n_fft: int) -> np.ndarray:
 def _bins(sr: int, n_fft: int) -> tuple[np.ndarray, tuple[tuple[int, int], ...], dict[str, int]]:
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr).astype(np.float32)
     edges = np.searchsorted(freqs, _CONTRAST_EDGES)
-    bands = tuple((int(lo), int(max(hi, lo + 1))) for lo, hi in zip(edges[:-1], edges[1:]))
+    bands = tuple((int(lo), int(max(hi, lo + 1))) for lo, hi in itertools.pairwise(edges))
     marks = {f"{hz}": int(np.searchsorted(freqs, hz)) for hz in (50, 1000, 2000, 5000)}
     return freqs, bands, marks
 
