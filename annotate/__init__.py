@@ -1,0 +1,31 @@
+"""``ser.annotate``: apply an emotion model to a corpus.
+
+Find the audio files, featurise them in parallel worker processes, predict in the parent,
+write one row per file (Parquet or CSV), and optionally compare with RAVDESS labels.
+
+>>> from ser.annotate import annotate
+>>> table = annotate("recordings/", model="ravdess8", jobs=4)  # doctest: +SKIP
+
+Importing this package is light (no librosa, scikit-learn, joblib or pandas): those load when
+work starts.
+"""
+
+from __future__ import annotations
+
+from .api import Progress, RunSummary, annotate, annotate_to_file
+from .compare import Comparison, compare_ravdess, format_comparison
+from .runner import WORKER_DIED
+from .table import columns, read_metadata
+
+__all__ = [
+    "WORKER_DIED",
+    "Comparison",
+    "Progress",
+    "RunSummary",
+    "annotate",
+    "annotate_to_file",
+    "columns",
+    "compare_ravdess",
+    "format_comparison",
+    "read_metadata",
+]

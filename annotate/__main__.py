@@ -1,0 +1,7 @@
+"""``python -m ser.annotate``: the same as the ``ser-annotate`` command."""
+
+from __future__ import annotations
+
+from .cli import app
+
+app(prog_name="ser-annotate")

@@ -1,0 +1,93 @@
+"""Compare predictions with the emotions that RAVDESS file names encode (``--compare ravdess``).
+
+Every row of the table falls in exactly one group: no RAVDESS label in its name; an error row;
+a true emotion the model does not know (e.g. "calm" for a 4-class model); or scored. Only
+the scored rows enter the metrics, and :func:`format_comparison` says how many were left out
+and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ser.models.metrics import Scores, format_confusion, format_scores, score
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["COMPARISONS", "Comparison", "compare_ravdess", "format_comparison"]
+
+#: Values accepted by ``compare=`` / ``--compare``.
+COMPARISONS: tuple[str, ...] = ("ravdess",)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Metrics of the scored rows, and how many rows were left out of them, and why."""
+
+    n_files: int
+    n_unlabelled: int
+    n_errors: int
+    n_unknown_class: int
+    unknown_emotions: tuple[str, ...]
+    classes: tuple[str, ...]
+    scores: Scores | None  # None when no row could be scored
+
+    @property
+    def n_scored(self) -> int:
+        return 0 if self.scores is None else self.scores.n
+
+
+def compare_ravdess(table: pd.DataFrame, *, classes: Sequence[str] | None = None) -> Comparison:
+    """Score the ``emotion`` column of an annotation table against RAVDESS file-name labels.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`~ser.annotate.annotate` with ``compare="ravdess"`` (columns ``path``,
+        ``status``, ``emotion``, ``true_emotion``), or one read back from a file.
+    classes : sequence of str, optional
+        The model's classes, in its order; by default read from the ``prob_*`` columns.
+    """
+    if classes is None:
+        classes = [c[len("prob_") :] for c in table.columns if c.startswith("prob_")]
+    classes = tuple(classes)
+    truth = table["true_emotion"].astype("string")
+    labelled = truth.notna()
+    ok = table["status"].astype("string") == "ok"
+    known = truth.isin(classes).fillna(False).astype(bool)
+    scored = labelled & ok & known
+    unknown = labelled & ok & ~known
+    y_true = truth[scored].astype(str).tolist()
+    y_pred = table["emotion"][scored].astype(str).tolist()
+    return Comparison(
+        n_files=len(table),
+        n_unlabelled=int((~labelled).sum()),
+        n_errors=int((labelled & ~ok).sum()),
+        n_unknown_class=int(unknown.sum()),
+        unknown_emotions=tuple(sorted(set(truth[unknown].astype(str)))),
+        classes=classes,
+        scores=score(y_true, y_pred, classes) if y_true else None,
+    )
+
+
+def format_comparison(cmp: Comparison) -> str:
+    """A readable report: what was left out, headline metrics, recall and confusion table."""
+    lines = [f"Comparison with the RAVDESS labels in the file names ({cmp.n_files} files)"]
+    if cmp.n_unlabelled:
+        lines.append(f"  {cmp.n_unlabelled} files without a RAVDESS label were left out")
+    if cmp.n_errors:
+        lines.append(f"  {cmp.n_errors} files that could not be annotated (errors) were left out")
+    if cmp.n_unknown_class:
+        lines.append(
+            f"  {cmp.n_unknown_class} files were left out because the model does not know their "
+            f"emotion ({', '.join(cmp.unknown_emotions)}); the metrics cover only "
+            f"{', '.join(cmp.classes)}"
+        )
+    if cmp.scores is None:
+        lines.append("No file could be scored.")
+        return "\n".join(lines)
+    lines += ["", format_scores(cmp.scores), "", format_confusion(cmp.scores)]
+    return "\n".join(lines)

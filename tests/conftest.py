@@ -1,0 +1,122 @@
+"""Shared fixtures: the RAVDESS folder, a synthetic-audio writer, tiny fitted models."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TINY_CLASSES = ("angry", "happy", "neutral", "sad")
+
+
+@pytest.fixture(scope="session")
+def ravdess_dir() -> Path:
+    """The RAVDESS speech corpus (``SER_RAVDESS_DIR`` or ``../shared/data/ravdess-speech``)."""
+    env = os.environ.get("SER_RAVDESS_DIR")
+    path = Path(env) if env else REPO_ROOT.parent / "shared" / "data" / "ravdess-speech"
+    if not (path / "Actor_01").is_dir():
+        pytest.skip(f"RAVDESS corpus not found at {path} (set SER_RAVDESS_DIR)")
+    return path
+
+
+def synth_voice(
+    seconds: float = 0.6, sr: int = 16_000, *, seed: int = 0, channels: int = 1
+) -> np.ndarray:
+    """A voice-like test signal: gliding harmonic tone, syllable envelope, a little noise."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * sr)
+    t = np.arange(n) / sr
+    f0 = 110.0 + (20.0 * seed) % 140 + 15.0 * np.sin(2 * np.pi * (1.5 + seed % 3) * t)
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    y = sum(np.sin(k * phase) / k for k in range(1, 8))
+    env = 0.5 * (1 - np.cos(2 * np.pi * np.minimum(t * (2 + seed % 4), 1.0)))
+    y = 0.3 * y * (0.2 + env) + 0.01 * rng.standard_normal(n)
+    y = y / np.max(np.abs(y)) * 0.5
+    if channels > 1:
+        y = np.stack([y * (1 - 0.1 * c) for c in range(channels)], axis=1)
+    return y.astype(np.float64)
+
+
+@pytest.fixture
+def write_audio() -> Callable[..., Path]:
+    """``write_audio(path, seconds=0.6, sr=16000, channels=1, subtype=None, seed=0, data=None)``.
+
+    Writes synthetic voice (or ``data``) with soundfile; the format follows the extension
+    (``format=`` overrides it, e.g. for an upper-case ``.WAV``). Returns the path.
+    """
+
+    def write(
+        path: str | os.PathLike[str],
+        *,
+        seconds: float = 0.6,
+        sr: int = 16_000,
+        channels: int = 1,
+        subtype: str | None = None,
+        seed: int = 0,
+        data: np.ndarray | None = None,
+        format: str | None = None,
+    ) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        y = synth_voice(seconds, sr, seed=seed, channels=channels) if data is None else data
+        fmt = format or path.suffix.lstrip(".").upper()
+        sf.write(path, y, sr, subtype=subtype, format=fmt)
+        return path
+
+    return write
+
+
+def _fit_tiny(normalization: str):
+    from ser.models import GroupStats, Model, feature_config, feature_names
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cfg = feature_config()
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, len(feature_names(cfg))))
+    y = np.asarray(TINY_CLASSES)[np.arange(80) % len(TINY_CLASSES)]
+    est = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("mlp", MLPClassifier(hidden_layer_sizes=(8,), max_iter=200, random_state=0)),
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    name = "tiny" if normalization == "none" else f"tiny-{normalization}"
+    return Model(
+        estimator=est,
+        features=cfg,
+        normalization=normalization,
+        train_stats=GroupStats.of(X),
+        meta={"name": name},
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny fitted 4-class model file (normalization "none"), classes ``TINY_CLASSES``."""
+    from ser.models import save_model
+
+    path = tmp_path_factory.mktemp("models") / "tiny.skops"
+    save_model(_fit_tiny("none"), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_speaker_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model again, trained (so it says) with speaker normalisation."""
+    from ser.models import save_model
+
+    path = tmp_path_factory.mktemp("models") / "tiny-speaker.skops"
+    save_model(_fit_tiny("speaker"), path)
+    return path
