@@ -72,6 +72,60 @@ def write_audio() -> Callable[..., Path]:
     return write
 
 
+def _build_hostile_folder(root: Path, write_audio) -> dict[str, tuple[str, str | None]]:
+    """Every kind of bad file and a few good ones; {reported path: (status, error part)}."""
+    expect: dict[str, tuple[str, str | None]] = {}
+
+    def good(rel: str, **kw):
+        write_audio(root / rel, **kw)
+        expect[rel] = ("ok", None)
+
+    good("a/b/deep.wav", seed=1)
+    good("a/stereo48k24.wav", sr=48_000, channels=2, subtype="PCM_24", seed=2)
+    good("a/UPPER.WAV", format="WAV", seed=3)
+    good("flac/good.flac", seed=4)
+    good("sub/good.ogg", seed=5)
+    (root / "bad").mkdir()
+    (root / "bad/corrupt.wav").write_bytes(os.urandom(4000))
+    expect["bad/corrupt.wav"] = ("error", "cannot decode audio")
+    full = write_audio(root / "tmp.flac", seconds=1.0)
+    data = full.read_bytes()
+    full.unlink()
+    (root / "bad/truncated.flac").write_bytes(data[: len(data) // 2])
+    expect["bad/truncated.flac"] = ("error", "cannot decode audio")
+    (root / "bad/zero.wav").write_bytes(b"")
+    expect["bad/zero.wav"] = ("error", "empty file (0 bytes)")
+    (root / "bad/text.mp3").write_text("this is not an mp3\n" * 20)
+    expect["bad/text.mp3"] = ("error", "cannot decode audio")
+    nan = np.zeros(8000, np.float32)
+    nan[100] = np.nan
+    nan[200:300] = 0.5
+    write_audio(root / "bad/nan.wav", data=nan, subtype="FLOAT")
+    expect["bad/nan.wav"] = ("error", "non-finite samples")
+    write_audio(root / "bad/short.wav", seconds=0.05)
+    expect["bad/short.wav"] = ("error", "too short")
+    write_audio(root / "bad/silent.wav", data=np.zeros(16_000))
+    expect["bad/silent.wav"] = ("error", "silent")
+    # skipped: hidden files and folders, other extensions, a symbolic link loop
+    write_audio(root / ".hidden.wav")
+    write_audio(root / "a/.cache/inside.wav")
+    (root / "notes.txt").write_text("not audio")
+    os.symlink(root, root / "sub" / "loop")
+    return expect
+
+
+@pytest.fixture
+def hostile_folder(write_audio) -> Callable[[Path], dict[str, tuple[str, str | None]]]:
+    """``hostile_folder(root)`` fills ``root`` with every kind of bad file and a few good ones.
+
+    Returns ``{reported path: (expected status, part of the expected error)}`` for the files
+    that must get a row; hidden files and folders, a ``.txt`` file and a symbolic link loop
+    are there too and must be skipped. (The unreadable-file case is tested on its own: it
+    cannot be built when the tests run as root.)
+    """
+    return lambda root: _build_hostile_folder(Path(root), write_audio)
+
+
 def _fit_tiny(normalization: str):
     from ser.models import GroupStats, Model, feature_config, feature_names
     from sklearn.exceptions import ConvergenceWarning

@@ -116,50 +116,8 @@ def test_parquet_metadata_describes_the_run(tmp_path, write_audio, tiny_model_pa
     assert pd.read_parquet(out)["path"].tolist() == [str(tmp_path / "a.wav")]
 
 
-def build_hostile_folder(root: Path, write_audio) -> dict[str, tuple[str, str | None]]:
-    """Every kind of bad file and a few good ones; {reported path: (status, error part)}."""
-    expect: dict[str, tuple[str, str | None]] = {}
-
-    def good(rel: str, **kw):
-        write_audio(root / rel, **kw)
-        expect[rel] = ("ok", None)
-
-    good("a/b/deep.wav", seed=1)
-    good("a/stereo48k24.wav", sr=48_000, channels=2, subtype="PCM_24", seed=2)
-    good("a/UPPER.WAV", format="WAV", seed=3)
-    good("flac/good.flac", seed=4)
-    good("sub/good.ogg", seed=5)
-    (root / "bad").mkdir()
-    (root / "bad/corrupt.wav").write_bytes(os.urandom(4000))
-    expect["bad/corrupt.wav"] = ("error", "cannot decode audio")
-    full = write_audio(root / "tmp.flac", seconds=1.0)
-    data = full.read_bytes()
-    full.unlink()
-    (root / "bad/truncated.flac").write_bytes(data[: len(data) // 2])
-    expect["bad/truncated.flac"] = ("error", "cannot decode audio")
-    (root / "bad/zero.wav").write_bytes(b"")
-    expect["bad/zero.wav"] = ("error", "empty file (0 bytes)")
-    (root / "bad/text.mp3").write_text("this is not an mp3\n" * 20)
-    expect["bad/text.mp3"] = ("error", "cannot decode audio")
-    nan = np.zeros(8000, np.float32)
-    nan[100] = np.nan
-    nan[200:300] = 0.5
-    write_audio(root / "bad/nan.wav", data=nan, subtype="FLOAT")
-    expect["bad/nan.wav"] = ("error", "non-finite samples")
-    write_audio(root / "bad/short.wav", seconds=0.05)
-    expect["bad/short.wav"] = ("error", "too short")
-    write_audio(root / "bad/silent.wav", data=np.zeros(16_000))
-    expect["bad/silent.wav"] = ("error", "silent")
-    # skipped: hidden files and folders, other extensions, a symbolic link loop
-    write_audio(root / ".hidden.wav")
-    write_audio(root / "a/.cache/inside.wav")
-    (root / "notes.txt").write_text("not audio")
-    os.symlink(root, root / "sub" / "loop")
-    return expect
-
-
-def test_hostile_folder_gives_one_row_per_audio_file(tmp_path, write_audio, tiny_model_path):
-    expect = build_hostile_folder(tmp_path / "root", write_audio)
+def test_hostile_folder_gives_one_row_per_audio_file(tmp_path, hostile_folder, tiny_model_path):
+    expect = hostile_folder(tmp_path / "root")
     table = annotate(tmp_path / "root", model=tiny_model_path, jobs=2)
     assert sorted(table["path"]) == sorted(expect)
     assert table["path"].is_unique

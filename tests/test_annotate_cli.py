@@ -1,0 +1,219 @@
+"""``ser-annotate`` through typer's CliRunner and as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from ser.annotate import WORKER_DIED, read_metadata
+from ser.annotate.cli import app
+from ser.models.version import __version__
+from typer.testing import CliRunner
+
+runner = CliRunner()
+HEAVY = ("librosa", "sklearn", "joblib", "pandas", "pyarrow")
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if any file is processed."""
+
+    def boom(*args, **kwargs):
+        raise AssertionError("work started although the arguments were bad")
+
+    monkeypatch.setattr("ser.annotate.api.extract_files", boom)
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files a run may leave in the output folder (it must not)."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_hostile_folder_exit_code_1_and_every_row(tmp_path, hostile_folder, tiny_model_path):
+    expect = hostile_folder(tmp_path / "root")
+    out = tmp_path / "labels.csv"
+    args = [str(tmp_path / "root"), "--out", str(out), "--model", str(tiny_model_path)]
+    result = runner.invoke(app, [*args, "--jobs", "2"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    n_err = sum(status == "error" for status, _ in expect.values())
+    assert f"{len(expect)} files: {len(expect) - n_err} ok, {n_err} errors" in result.stderr
+    table = pd.read_csv(out)
+    assert sorted(table["path"]) == sorted(expect)
+    assert dict(zip(table.path, table.status)) == {k: v[0] for k, v in expect.items()}
+
+
+@pytest.mark.slow
+def test_a_crashing_worker_costs_only_its_file(tmp_path, write_audio, tiny_model_path):
+    for i in range(8):
+        write_audio(tmp_path / "c" / f"f{i}.wav", seed=i)
+    write_audio(tmp_path / "c" / "crash_me.wav")
+    out = tmp_path / "labels.parquet"
+    args = [str(tmp_path / "c"), "--out", str(out), "--model", str(tiny_model_path)]
+    result = runner.invoke(app, [*args, "--jobs", "2"], env={"SER_TEST_CRASH_PATTERN": "crash_me"})
+    assert result.exit_code == 1, result.output
+    assert "a worker process died" in result.stderr
+    table = pd.read_parquet(out).set_index("path")
+    assert len(table) == 9
+    assert table.loc["crash_me.wav", "status"] == "error"
+    assert table.loc["crash_me.wav", "error"] == WORKER_DIED
+    assert "worker process died" in WORKER_DIED and "retried once" in WORKER_DIED
+    others = table.drop(index="crash_me.wav")
+    assert (others["status"] == "ok").all() and others["emotion"].notna().all()
+
+
+def test_existing_output_is_refused_without_overwrite(tmp_path, write_audio, tiny_model_path):
+    write_audio(tmp_path / "in" / "a.wav")
+    out = tmp_path / "labels.parquet"
+    out.write_bytes(b"precious")
+    args = [str(tmp_path / "in"), "--out", str(out), "--model", str(tiny_model_path), "-j", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "already exists" in result.stderr and "--overwrite" in result.stderr
+    assert out.read_bytes() == b"precious"
+    result = runner.invoke(app, [*args, "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(out)["path"].tolist() == ["a.wav"]
+    assert read_metadata(out)["ser.command"] == list(sys.argv)  # the command line of the run
+    assert leftovers(tmp_path) == []
+
+
+def test_an_interrupted_run_leaves_the_old_output(
+    tmp_path, write_audio, tiny_model_path, monkeypatch
+):
+    for i in range(3):
+        write_audio(tmp_path / "in" / f"{i}.wav", seed=i)
+    out = tmp_path / "labels.parquet"
+    out.write_bytes(b"old table")
+    from ser.annotate.pipeline import Predictor
+
+    real_add = Predictor.add
+    calls = []
+
+    def interrupt(self, res):
+        calls.append(res.index)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real_add(self, res)
+
+    monkeypatch.setattr(Predictor, "add", interrupt)
+    args = [str(tmp_path / "in"), "-o", str(out), "-m", str(tiny_model_path), "-j", "1"]
+    result = runner.invoke(app, [*args, "--overwrite", "--normalize", "corpus"])
+    assert result.exit_code == 130
+    assert "Interrupted" in result.stderr
+    assert out.read_bytes() == b"old table"
+    assert leftovers(tmp_path) == []  # no temporary table, no feature spool
+
+
+def test_a_failed_write_leaves_no_half_written_table(
+    tmp_path, write_audio, tiny_model_path, monkeypatch
+):
+    import pyarrow.parquet as pq
+
+    write_audio(tmp_path / "in" / "a.wav")
+    real_write = pq.write_table
+
+    def disk_full(table, where, **kwargs):
+        real_write(table.slice(0, 0), where, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", disk_full)
+    out = tmp_path / "labels.parquet"
+    args = [str(tmp_path / "in"), "-o", str(out), "-m", str(tiny_model_path), "-j", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "No space left on device" in result.stderr and "Traceback" not in result.output
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--out", "labels.xlsx"], "must end in .parquet or .csv"),
+        (["--model", "ravdess99"], "unknown model 'ravdess99'"),
+        (["{tmp}/nowhere"], "no such file or directory"),
+        (["--speaker-from", "spk(\\d+"], "nor a valid regular expression"),
+        (["--jobs", "0"], "--jobs"),
+        (["--normalize", "global"], "--normalize"),
+        (["--compare", "iemocap"], "--compare"),
+        (["--no-such-option"], "No such option"),
+    ],
+)
+def test_usage_errors_exit_2_before_any_work(
+    tmp_path, tiny_model_path, no_work, monkeypatch, args, message
+):
+    monkeypatch.chdir(tmp_path)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--model" not in args:
+        args += ["--model", str(tiny_model_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_quiet_and_defaults(tmp_path, write_audio, tiny_model_path, monkeypatch):
+    write_audio(tmp_path / "rec" / "a.wav")
+    monkeypatch.chdir(tmp_path / "rec")
+    result = runner.invoke(app, ["--model", str(tiny_model_path), "--jobs", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+    table = pd.read_parquet(tmp_path / "rec" / "labels.parquet")  # default PATH and --out
+    assert table["path"].tolist() == ["a.wav"]
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"ser-annotate {__version__}"
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_do_not_import_heavy_modules(flag):
+    code = (
+        "import sys\n"
+        "from ser.annotate.cli import app\n"
+        "try:\n"
+        f"    app([{flag!r}])\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout
+
+
+def installed_script() -> str | None:
+    """``ser-annotate`` on PATH, or beside this Python (a venv that is not activated)."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return shutil.which("ser-annotate", path=path)
+
+
+@pytest.mark.parametrize("how", ["module", "script"])
+def test_real_subprocess(tmp_path, write_audio, tiny_model_path, how):
+    if how == "script":
+        script = installed_script()
+        if script is None:
+            pytest.skip("ser-annotate is not installed (pip install . puts it on PATH)")
+        command = [script]
+    else:
+        command = [sys.executable, "-m", "ser.annotate"]
+    write_audio(tmp_path / "recordings" / "a.wav")
+    (tmp_path / "recordings" / "b.wav").write_bytes(b"")
+    command += ["./recordings", "--out", "labels.csv", "--model", str(tiny_model_path)]
+    proc = subprocess.run(
+        [*command, "--jobs", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "2 files: 1 ok, 1 errors" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    table = pd.read_csv(tmp_path / "labels.csv")
+    assert table["status"].tolist() == ["ok", "error"]

@@ -1,0 +1,83 @@
+"""``--compare ravdess`` on real RAVDESS files: the printed metrics are the table's."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+from ser.annotate import compare_ravdess
+from ser.annotate.cli import app
+from ser.models import bundled_model_path
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from typer.testing import CliRunner
+
+# 8 emotions x 2 actors, normal intensity, first statement and repetition
+GLOB = "Actor_0[12]/03-01-*-01-01-01-*"
+
+
+@pytest.fixture(params=["tiny", "ravdess8"])
+def model_spec(request, tiny_model_path) -> str:
+    if request.param == "tiny":
+        return str(tiny_model_path)
+    if not bundled_model_path(request.param).is_file():
+        pytest.skip(f"bundled model {request.param} not built yet")
+    return request.param
+
+
+@pytest.mark.ravdess
+def test_compare_ravdess_prints_the_metrics_of_the_table(
+    tmp_path, ravdess_dir, write_audio, model_spec
+):
+    unlabelled = write_audio(tmp_path / "interview.wav")
+    broken = tmp_path / "03-01-05-02-01-01-03.wav"  # a RAVDESS name, but 0 bytes
+    broken.write_bytes(b"")
+    out = tmp_path / "labels.parquet"
+    args = [str(ravdess_dir), str(unlabelled), str(broken), "--glob", GLOB]
+    args += ["--compare", "ravdess", "--model", model_spec, "--out", str(out), "--jobs", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output  # one error row
+    table = pd.read_parquet(out)
+    assert len(table) == 18
+    assert table["path"].iloc[0].startswith("Actor_01/")  # relative to the PATH given
+    classes = [c.removeprefix("prob_") for c in table.columns if c.startswith("prob_")]
+
+    scored = table[(table.status == "ok") & table.true_emotion.isin(classes)]
+    y_true, y_pred = scored["true_emotion"].tolist(), scored["emotion"].tolist()
+    uar = balanced_accuracy_score(y_true, y_pred)
+    acc = accuracy_score(y_true, y_pred)
+    f1 = f1_score(y_true, y_pred, labels=sorted(set(y_true)), average="macro")
+    assert (scored["correct"] == (scored["emotion"] == scored["true_emotion"])).all()
+
+    cmp = compare_ravdess(table)
+    assert cmp.scores is not None and cmp.scores.n == len(scored)
+    assert cmp.scores.uar == pytest.approx(uar, abs=1e-12)
+    assert cmp.scores.accuracy == pytest.approx(acc, abs=1e-12)
+    assert cmp.scores.macro_f1 == pytest.approx(f1, abs=1e-12)
+    printed = f"UAR {uar:.3f}  accuracy {acc:.3f}  macro-F1 {f1:.3f}  (n={len(scored)})"
+    assert printed in result.stdout
+    assert "1 files without a RAVDESS label were left out" in result.stdout
+    assert "1 files that could not be annotated (errors) were left out" in result.stdout
+    unknown = sorted(set(table.true_emotion.dropna()) - set(classes))
+    if unknown:  # the 4-class tiny model on 8 emotions
+        n_unknown = int((table.status.eq("ok") & table.true_emotion.isin(unknown)).sum())
+        assert cmp.n_unknown_class == n_unknown == 8
+        assert re.search(
+            rf"{n_unknown} files were left out because the model does not know their emotion "
+            rf"\({', '.join(unknown)}\); the metrics cover only {', '.join(classes)}",
+            result.stdout,
+        )
+    for c in classes:  # the confusion table lists every class with its recall
+        assert re.search(rf"^{c}\s", result.stdout, re.MULTILINE)
+
+
+def test_compare_without_any_ravdess_names_scores_nothing(tmp_path, write_audio, tiny_model_path):
+    write_audio(tmp_path / "a.wav")
+    out = tmp_path / "t.csv"
+    args = [str(tmp_path), "--compare", "ravdess", "--model", str(tiny_model_path)]
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert "1 files without a RAVDESS label were left out" in result.stdout
+    assert "No file could be scored." in result.stdout
+    table = pd.read_csv(out)
+    assert table[["true_emotion", "actor", "intensity", "correct"]].isna().all().all()
