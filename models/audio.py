@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 
 from .errors import AudioError
 
@@ -52,6 +50,9 @@ class AudioInfo:
 
 
 def _decode(path: str) -> tuple[np.ndarray, int]:
+    # soundfile and soxr are imported on first use, so that importing ser.models stays light
+    import soundfile as sf
+
     try:
         data, sr = sf.read(path, dtype="float32", always_2d=True)
     except FileNotFoundError:
@@ -116,15 +117,20 @@ def load_audio(
             spath, f"too short: {info.duration_s:.3f} s, the minimum is {min_duration:g} s"
         )
     y = data[:, 0] if channels == 1 else data.mean(axis=1, dtype=np.float32)
-    if not np.isfinite(y).all():
+    # One max and one min pass instead of isfinite + abs + max: a NaN propagates into both,
+    # an infinity shows in one of them, and max(hi, -lo) is exactly max(|y|).
+    hi, lo = float(y.max()), float(y.min())
+    if not (np.isfinite(hi) and np.isfinite(lo)):
         bad = int(np.count_nonzero(~np.isfinite(y)))
         raise AudioError(spath, f"{bad} non-finite samples (NaN or infinity)")
-    peak = float(np.max(np.abs(y)))
+    peak = max(hi, -lo)
     if peak < SILENCE_PEAK:
         raise AudioError(spath, f"silent: peak level {_db(peak):.1f} dBFS is below -80 dBFS")
     if trim:
         y = trim_silence(y, native_sr)
     if native_sr != sr:
+        import soxr
+
         y = soxr.resample(y, native_sr, sr, quality="HQ").astype(np.float32, copy=False)
     return np.ascontiguousarray(y, dtype=np.float32), info
 

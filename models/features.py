@@ -23,15 +23,16 @@ model was trained on.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.fft as sfft
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from .audio import ANALYSIS_SR, AudioInfo, load_audio
 from .errors import FeatureError
@@ -135,9 +136,10 @@ def extract_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise FeatureError(f"y must be mono (1-D), got shape {y.shape}")
-    if config.name == "seed":
-        return _seed_features(y, config.params)
-    return _default_features(y, config.params)
+    with _one_blas_thread():
+        if config.name == "seed":
+            return _seed_features(y, config.params)
+        return _default_features(y, config.params)
 
 
 def feature_names(config: FeatureConfig) -> list[str]:
@@ -182,6 +184,8 @@ def _window(n_fft: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _window_autocorr(n_fft: int) -> np.ndarray:
+    import scipy.fft as sfft
+
     # computed exactly as the signal's autocorrelation is: low band, half the lag resolution
     w = _window(n_fft).astype(np.float64)
     r = sfft.irfft((np.abs(sfft.rfft(w)) ** 2)[: n_fft // 4 + 1], n=n_fft // 2)
@@ -211,20 +215,118 @@ def _bins(sr: int, n_fft: int) -> tuple[np.ndarray, tuple[tuple[int, int], ...],
     return freqs, bands, marks
 
 
-def _pcts(x: np.ndarray, q: tuple[float, ...]) -> np.ndarray:
-    return np.percentile(x, q, axis=0).astype(np.float32)
+def _mean(x: np.ndarray, axis: int | None = None) -> Any:
+    """``x.mean(axis)`` of a float array, bit for bit, without numpy's Python-level wrapper.
+
+    Same steps as ``numpy._core._methods._mean``: pairwise sum, then division by the count
+    as an ``intp`` (in float64, rounded back to x's dtype).
+    """
+    n = np.intp(x.size if axis is None else x.shape[axis])
+    s = np.add.reduce(x, axis=axis)
+    if isinstance(s, np.ndarray):
+        return np.true_divide(s, n, out=s, casting="unsafe")
+    return s.dtype.type(s / n)
+
+
+def _std(x: np.ndarray, axis: int | None = None) -> Any:
+    """``x.std(axis)`` of a float array, bit for bit (the steps of numpy's ``_var``)."""
+    n = np.intp(x.size if axis is None else x.shape[axis])
+    m = np.add.reduce(x, axis=axis, keepdims=True)
+    np.true_divide(m, n, out=m, casting="unsafe")
+    d = np.subtract(x, m)
+    np.square(d, out=d)
+    v = np.add.reduce(d, axis=axis)
+    if isinstance(v, np.ndarray):
+        np.true_divide(v, n, out=v, casting="unsafe")
+        return np.sqrt(v, out=v)
+    v = v.dtype.type(v / n)
+    return v.dtype.type(np.sqrt(v))
+
+
+def _percentiles(x: np.ndarray, q: tuple[float, ...]) -> np.ndarray:
+    """``np.percentile(x, q, axis=0)`` (linear method), bit for bit, without its overhead.
+
+    The same order statistics (from a sort instead of a partition) and the same float64
+    interpolation arithmetic as numpy's ``_quantile``/``_lerp``, so the values are identical;
+    on the small arrays here numpy's generic machinery costs ten times the arithmetic.
+    Columns holding a NaN give NaN, as in numpy.
+    """
+    n = x.shape[0]
+    s = np.sort(x.T if x.ndim == 2 else x, axis=-1)  # sort along the contiguous axis
+    vi = (n - 1) * np.true_divide(np.asarray(q, dtype=np.float64), 100)
+    prev = np.floor(vi)
+    above = vi >= n - 1
+    prev[above] = -1
+    lo = prev.astype(np.intp)
+    hi = np.where(above, -1, lo + 1)
+    gamma = vi - lo
+    a, b = s[..., lo], s[..., hi]  # (cols, len(q)) or (len(q),)
+    diff = b - a
+    out = np.add(a, diff * gamma)
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5, casting="unsafe")
+    nan = np.isnan(s[..., -1])
+    if nan.any():
+        out[nan] = np.nan
+    return out.T
+
+
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-D array, bit for bit (mean of the middle pair, in x's dtype)."""
+    n = len(x)
+    s = np.sort(x)
+    if np.isnan(s[-1]):
+        return float("nan")
+    if n % 2:
+        return float(s[n // 2])
+    return float(np.mean(s[n // 2 - 1 : n // 2 + 1]))
+
+
+# [ThreadpoolController or None, len(sys.modules) when it was made]
+_BLAS_STATE: list[Any] = []
+
+
+def _one_blas_thread() -> Any:
+    """Context capping BLAS at one thread for the duration of one file's features.
+
+    The matrix products here are tiny (frames x 257 by 257 x 40): a multi-threaded BLAS
+    spends more time waking and spinning its threads than computing, 10-50x more on a busy
+    machine, and its spinning threads also slow the next file's decoding. Parallelism comes
+    from processing files in parallel (joblib caps BLAS in its workers the same way); this
+    covers a plain loop or ``--jobs 1``. The previous limit is restored on exit. The
+    controller is rebuilt whenever modules were imported since it was made (librosa loads
+    scipy's own BLAS lazily), which happens on the first calls only.
+    """
+    if not _BLAS_STATE or _BLAS_STATE[1] != len(sys.modules):
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            ctl = ThreadpoolController()
+        except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
+            ctl = None
+        _BLAS_STATE[:] = [ctl, len(sys.modules)]
+    ctl = _BLAS_STATE[0]
+    if ctl is None:
+        return contextlib.nullcontext()
+    return ctl.limit(limits=1, user_api="blas")
 
 
 def _default_features(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    # scipy.fft is imported on first use: importing it costs about half a second, which
+    # ``ser-annotate --help`` and loading a model should not pay
+    import scipy.fft as sfft
+
     sr, n_fft, hop = int(p["sr"]), int(p["n_fft"]), int(p["hop_length"])
     n_mels, n_mfcc = int(p["n_mels"]), int(p["n_mfcc"])
     if len(y) < n_fft + 2 * hop:
         y = np.pad(y, (0, n_fft + 2 * hop - len(y)))
-    frames = sliding_window_view(y, n_fft)[::hop]
+    # the frames of sliding_window_view(y, n_fft)[::hop], without its checks
+    n_frames = (len(y) - n_fft) // hop + 1
+    frames = as_strided(y, (n_frames, n_fft), (hop * y.strides[0], y.strides[0]), writeable=False)
     buf = np.empty(frames.shape, dtype=np.float32)
     np.multiply(frames, _window(n_fft), out=buf)
     spec = sfft.rfft(buf, axis=1, overwrite_x=True)
-    power = spec.real**2 + spec.imag**2  # (T, F) float32
+    power = np.square(spec.real)  # (T, F) float32: re**2 + im**2
+    power += np.square(spec.imag)
     # A floor at -180 dB re full scale keeps float32 denormals (the stop band of the resampler,
     # digital silence) out of the matrix products, which they slow down up to 50 times.
     power += 1e-14
@@ -236,15 +338,21 @@ def _default_features(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:
     pa = power[active]
     ea = energy[active]
     n_active = len(pa)
+    # Maxima and minima over frequency bands are taken on the transposed active spectrum:
+    # reducing across contiguous rows is several times faster than along short rows, and a
+    # maximum does not depend on the order it is taken in.
+    paT = np.ascontiguousarray(pa.T)
 
     # log-mel and MFCC; the utterance level is subtracted, so the recording gain cancels
-    mel = power @ _mel_basis(sr, n_fft, n_mels, float(p["fmin"])).T + _EPS
+    mel = power @ _mel_basis(sr, n_fft, n_mels, float(p["fmin"])).T
+    mel += _EPS
     logmel = np.log(mel)
     mfcc_all = sfft.dct(logmel, type=2, norm="ortho", axis=1)[:, 1:n_mfcc]
     lm = logmel[active]
     mf = mfcc_all[active]
     if n_frames >= 3 and active[1:-1].any():
-        dmf = (mfcc_all[2:] - mfcc_all[:-2])[active[1:-1]] * 0.5
+        dmf = (mfcc_all[2:] - mfcc_all[:-2])[active[1:-1]]
+        dmf *= 0.5
     else:
         dmf = np.zeros((1, n_mfcc - 1), np.float32)
 
@@ -252,29 +360,27 @@ def _default_features(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:
     chroma = pa @ _chroma_basis(sr, n_fft).T
     chroma /= chroma.max(axis=1, keepdims=True) + _EPS
     freqs, bands, marks = _bins(sr, n_fft)
-    contrast = np.empty((n_active, len(bands)), np.float32)
+    contrast = np.empty((len(bands), n_active), np.float32)
     for j, (lo, hi) in enumerate(bands):  # peak-to-valley ratio of each octave band
-        band = pa[:, lo:hi]
-        contrast[:, j] = band.max(axis=1) / band.min(axis=1)
-    contrast = 10.0 * np.log10(contrast)
+        band = paT[lo:hi]
+        np.divide(band.max(axis=0), band.min(axis=0), out=contrast[j])
+    contrast = 10.0 * np.log10(contrast.T)
     centroid = (pa @ freqs) / ea
     bandwidth = np.sqrt(np.maximum((pa @ (freqs**2)) / ea - centroid**2, 0.0))
     mel_a = mel[active]
-    cum = np.cumsum(mel_a, axis=1)
-    rolloff = _mel_centres(sr, n_mels, float(p["fmin"]))[
-        np.argmax(cum >= 0.85 * cum[:, -1:], axis=1)
-    ]
-    flatness = 10.0 / np.log(10.0) * (lm.mean(axis=1) - np.log(mel_a.mean(axis=1)))
+    # cumulative sum over mel bands, done down the rows of the transposed matrix: the same
+    # additions in the same order as along each row
+    cum = np.cumsum(np.ascontiguousarray(mel_a.T), axis=0)
+    rolloff = _mel_centres(sr, n_mels, float(p["fmin"]))[np.argmax(cum >= 0.85 * cum[-1], axis=0)]
+    flatness = 10.0 / np.log(10.0) * (_mean(lm, 1) - np.log(_mean(mel_a, 1)))
     flux = np.zeros(n_active, np.float32)
     if n_active > 1:
-        flux[1:] = np.sqrt(np.mean(np.diff(lm, axis=0) ** 2, axis=1))
+        flux[1:] = np.sqrt(_mean(np.square(np.diff(lm, axis=0)), 1))
     b50, b1k, b2k, b5k = marks["50"], marks["1000"], marks["2000"], marks["5000"]
     alpha = 10.0 * np.log10(
         (pa[:, b1k:b5k].sum(axis=1) + _EPS) / (pa[:, b50:b1k].sum(axis=1) + _EPS)
     )
-    hammarberg = 10.0 * np.log10(
-        (pa[:, :b2k].max(axis=1) + _EPS) / (pa[:, b2k:b5k].max(axis=1) + _EPS)
-    )
+    hammarberg = 10.0 * np.log10((paT[:b2k].max(axis=0) + _EPS) / (paT[b2k:b5k].max(axis=0) + _EPS))
 
     # pitch from the frame autocorrelation (irfft of the power spectrum), window-corrected
     # Only the band below sr/4 is used: half the work, and pitch lives there. Lags are then
@@ -289,8 +395,9 @@ def _default_features(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:
     rows = np.arange(n_active)
     strength, left, right = ac[rows, k], ac[rows, k - 1], ac[rows, k + 1]
     denom = left - 2.0 * strength + right
-    safe = np.where(np.abs(denom) > _EPS, denom, 1.0)
-    shift = np.clip(np.where(np.abs(denom) > _EPS, 0.5 * (left - right) / safe, 0.0), -0.5, 0.5)
+    big = np.abs(denom) > _EPS
+    safe = np.where(big, denom, 1.0)
+    shift = np.clip(np.where(big, 0.5 * (left - right) / safe, 0.0), -0.5, 0.5)
     voiced = strength > float(p["voicing_threshold"])
     f0_feats, periodicity = _f0_stats(
         ac_sr / (k[voiced] + shift[voiced]), strength[voiced], voiced, hop / sr
@@ -305,22 +412,22 @@ def _default_features(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:
     # one pass of statistics over all frame-level descriptors
     spectral = np.stack([centroid, bandwidth, rolloff, flatness, flux, alpha, hammarberg], 1)
     quantiled = np.concatenate([mf, spectral, rel[:, None]], axis=1)
-    q10, q90 = np.percentile(quantiled, (10, 90), axis=0)
+    q10, q90 = _percentiles(quantiled, (10, 90))
     nq = n_mfcc - 1
     n_sp = spectral.shape[1]
     desc = np.concatenate([mf, lm, chroma, contrast, spectral], axis=1)
-    mean, std = desc.mean(axis=0), desc.std(axis=0)
+    mean, std = _mean(desc, 0), _std(desc, 0)
     i_lm = nq
     i_ch = i_lm + n_mels
     i_co = i_ch + 12
     i_sp = i_co + contrast.shape[1]
-    parts = [
+    parts = (
         mean[:nq],
         std[:nq],
         q10[:nq],
         q90[:nq],
-        dmf.std(axis=0) if len(dmf) else np.zeros(nq),
-        mean[i_lm:i_ch] - lm.mean(),
+        _std(dmf, 0) if len(dmf) else np.zeros(nq),
+        mean[i_lm:i_ch] - _mean(lm),
         std[i_lm:i_ch],
         mean[i_ch:i_co],
         std[i_ch:i_co],
@@ -330,13 +437,20 @@ def _default_features(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:
         std[i_sp:],
         q10[nq : nq + n_sp],
         q90[nq : nq + n_sp],
-        [rel.mean(), rel.std(), q90[-1] - q10[-1], denergy.std() if len(denergy) else 0.0],
+        (_mean(rel), _std(rel), q90[-1] - q10[-1], _std(denergy) if len(denergy) else 0.0),
         f0_feats,
         periodicity,
-        [voiced.sum() / n_active, n_active / n_frames, onsets / (n_active * hop / sr)],
-    ]
-    out = np.concatenate([np.asarray(a, np.float32).ravel() for a in parts])
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+        (voiced.sum() / n_active, n_active / n_frames, onsets / (n_active * hop / sr)),
+    )
+    # each part cast to float32 on assignment, exactly as np.asarray(part, np.float32) would
+    out = np.empty(sum(len(a) for a in parts), np.float32)
+    i = 0
+    for a in parts:
+        out[i : i + len(a)] = a
+        i += len(a)
+    if not np.isfinite(out).all():
+        np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return out
 
 
 @functools.lru_cache(maxsize=8)
@@ -359,28 +473,29 @@ def _f0_stats(
     if len(f0) < 3:
         fill = [_F0_FILL, 0.0, _F0_FILL, _F0_FILL, _F0_FILL, 0.0, 0.0, 0.0]
         return np.asarray(fill, np.float32), np.zeros(2, np.float32)
-    med = np.median(f0)
+    med = _median(f0)
     f0 = np.where(f0 > 1.8 * med, f0 / 2, np.where(f0 < 0.55 * med, f0 * 2, f0))
     st = 12.0 * np.log2(f0 / 27.5)
-    p10, p50, p90 = np.percentile(st, [10, 50, 90])
+    p10, p50, p90 = _percentiles(st, (10, 50, 90))
     idx = np.flatnonzero(voiced)
     consecutive = np.diff(idx) == 1
     dabs = np.abs(np.diff(st))[consecutive]
     t = idx * frame_s
-    tc = t - t.mean()
+    tc = t - _mean(t)
     var_t = float(tc @ tc)
-    slope = float(tc @ (st - st.mean())) / var_t if var_t > 0 else 0.0
+    st_mean = _mean(st)
+    slope = float(tc @ (st - st_mean)) / var_t if var_t > 0 else 0.0
     feats = [
-        st.mean(),
-        st.std(),
+        st_mean,
+        _std(st),
         p10,
         p50,
         p90,
         p90 - p10,
-        dabs.mean() if len(dabs) else 0.0,
+        _mean(dabs) if len(dabs) else 0.0,
         slope,
     ]
-    return np.asarray(feats, np.float32), np.asarray([strength.mean(), strength.std()], np.float32)
+    return np.asarray(feats, np.float32), np.asarray([_mean(strength), _std(strength)], np.float32)
 
 
 def _seed_features(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:

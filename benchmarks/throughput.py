@@ -1,0 +1,295 @@
+"""Feature-extraction throughput: ser's default features vs the seeds' recipe vs the floor.
+
+    python benchmarks/throughput.py [--data DIR] [--jobs 1,2] [--files N] [--chunk C]
+
+On the same files, in one run, interleaved chunk by chunk (the order of the three rotating
+from chunk to chunk, so that a change in machine load hits all three alike):
+
+(a) ``ser.models.process_file(path, config=feature_config("default"))``: decode, checks,
+    trim, resample to 16 kHz, the 256 default features;
+(b) the seeds' per-file recipe, re-implemented faithfully: ``soundfile`` read at the native
+    rate as float32, ``np.abs(librosa.stft(X))``, ``librosa.feature.mfcc(y=X, sr=sr,
+    n_mfcc=40)``, ``chroma_stft(S=stft, sr=sr)``, ``melspectrogram(y=X, sr=sr)``, each
+    averaged over time and concatenated (180 values). One deviation: stereo files are mixed
+    to mono (the seeds' code assumed mono files);
+(c) the floor: the front end's decoder, mono mix, the same soxr resampling to 16 kHz (of the
+    untrimmed signal), and the default features' STFT (512-point Hann, hop 160, power), and
+    nothing else.
+
+Each variant is warmed up once per process first (imports, filter banks, FFT plans). The
+page cache is warmed by reading every file once before timing. ``--jobs 1`` runs in this
+process, ``--jobs 2`` in joblib ``Parallel(n_jobs=2, backend="loky")`` workers that are
+started once and reused for every chunk. All variants run with one BLAS thread per process
+(joblib's loky workers do this by themselves; for ``--jobs 1`` this script sets it), so the
+seeds' recipe is not slowed down by BLAS threads fighting over the cores.
+
+Prints files/s, seconds of audio per second, per-core figures, the ratios (a)/(b) and
+(a)/(c), the ``--jobs 2``/``--jobs 1`` scaling, and peak RSS (main process and workers);
+writes ``benchmarks/results/throughput.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from typing import Any
+
+from _common import default_data_dir, describe, machine, maxrss_mib, ravdess_files, write_results
+
+VARIANTS = ("a_default", "b_seeds", "c_floor")
+LABELS = {
+    "a_default": "(a) ser default features",
+    "b_seeds": "(b) seeds' recipe",
+    "c_floor": "(c) floor: decode+resample+STFT",
+}
+
+
+def run_files(variant: str, paths: list[str]) -> dict[str, Any]:
+    """Process ``paths`` with one variant in this process; returns timing and memory."""
+    import numpy as np
+
+    fn = _VARIANT_FUNCS[variant]
+    errors = 0
+    t0 = time.perf_counter()
+    for p in paths:
+        try:
+            fn(p)
+        except Exception:  # a bad file counts, it does not stop the benchmark
+            errors += 1
+    dt = time.perf_counter() - t0
+    del np
+    return {
+        "pid": os.getpid(),
+        "seconds": dt,
+        "errors": errors,
+        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }
+
+
+def _a_default(path: str) -> Any:
+    from ser.models import feature_config, process_file
+
+    return process_file(path, config=_config(feature_config))[0]
+
+
+_CFG: list[Any] = []
+
+
+def _config(factory: Any) -> Any:
+    if not _CFG:
+        _CFG.append(factory("default"))
+    return _CFG[0]
+
+
+def _b_seeds(path: str) -> Any:
+    import librosa
+    import numpy as np
+    import soundfile
+
+    with soundfile.SoundFile(path) as sound_file:
+        X = sound_file.read(dtype="float32")
+        sample_rate = sound_file.samplerate
+    if X.ndim > 1:  # the one deviation: the seeds assumed mono files
+        X = X.mean(axis=1)
+    stft = np.abs(librosa.stft(X))
+    result = np.array([])
+    mfccs = np.mean(librosa.feature.mfcc(y=X, sr=sample_rate, n_mfcc=40).T, axis=0)
+    result = np.hstack((result, mfccs))
+    chroma = np.mean(librosa.feature.chroma_stft(S=stft, sr=sample_rate).T, axis=0)
+    result = np.hstack((result, chroma))
+    mel = np.mean(librosa.feature.melspectrogram(y=X, sr=sample_rate).T, axis=0)
+    result = np.hstack((result, mel))
+    return result
+
+
+def _c_floor(path: str) -> Any:
+    import numpy as np
+    import scipy.fft as sfft
+    import soxr
+    from numpy.lib.stride_tricks import sliding_window_view
+    from ser.models.audio import ANALYSIS_SR, _decode
+
+    data, sr = _decode(path)
+    y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+    y = soxr.resample(y, sr, ANALYSIS_SR, quality="HQ")
+    n_fft, hop = 512, 160
+    frames = sliding_window_view(y, n_fft)[::hop]
+    buf = np.empty(frames.shape, dtype=np.float32)
+    np.multiply(frames, np.hanning(n_fft + 1)[:-1].astype(np.float32), out=buf)
+    spec = sfft.rfft(buf, axis=1, overwrite_x=True)
+    power = np.square(spec.real)
+    power += np.square(spec.imag)
+    return power
+
+
+_VARIANT_FUNCS = {"a_default": _a_default, "b_seeds": _b_seeds, "c_floor": _c_floor}
+
+
+def _worker_setup() -> dict[str, Any]:
+    return {"pid": os.getpid()}
+
+
+def _chunks(files: list[str], size: int) -> list[list[str]]:
+    return [files[i : i + size] for i in range(0, len(files), size)]
+
+
+def bench_jobs(
+    files: list[str], jobs: int, chunk: int, warm: str
+) -> tuple[dict[str, float], dict[str, int], dict[str, Any]]:
+    """Seconds per variant (summed over chunks), errors, and memory for one ``jobs`` value."""
+    seconds = dict.fromkeys(VARIANTS, 0.0)
+    errors = dict.fromkeys(VARIANTS, 0)
+    worker_rss: dict[int, float] = {}
+    chunks = _chunks(files, chunk * jobs)
+    batch = max(1, chunk // 4)
+    if jobs == 1:
+        for v in VARIANTS:  # warm-up, not timed
+            run_files(v, [warm])
+        # one BLAS thread, as in a loky worker; applied after the warm-up has loaded every
+        # BLAS library (librosa brings scipy's own OpenBLAS in lazily)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, user_api="blas")
+        for i, ch in enumerate(chunks):
+            for v in VARIANTS[i % 3 :] + VARIANTS[: i % 3]:
+                r = run_files(v, ch)
+                seconds[v] += r["seconds"]
+                errors[v] += r["errors"]
+        return seconds, errors, {"main_peak_rss_mib": maxrss_mib()}
+
+    from joblib import Parallel, delayed
+
+    with Parallel(n_jobs=jobs, backend="loky") as par:
+        # warm-up: every worker imports everything and runs every variant once
+        for v in VARIANTS:
+            for r in par(delayed(run_files)(v, [warm]) for _ in range(4 * jobs)):
+                worker_rss[r["pid"]] = max(worker_rss.get(r["pid"], 0.0), r["maxrss_mib"])
+        for i, ch in enumerate(chunks):
+            for v in VARIANTS[i % 3 :] + VARIANTS[: i % 3]:
+                t0 = time.perf_counter()
+                # small batches of files per task: dispatch costs little, and the workers
+                # still share each chunk evenly
+                res = par(delayed(run_files)(v, b) for b in _chunks(ch, batch))
+                seconds[v] += time.perf_counter() - t0
+                for r in res:
+                    errors[v] += r["errors"]
+                    worker_rss[r["pid"]] = max(worker_rss.get(r["pid"], 0.0), r["maxrss_mib"])
+    mem = {
+        "main_peak_rss_mib": maxrss_mib(),
+        "worker_peak_rss_mib": {str(k): round(v, 1) for k, v in sorted(worker_rss.items())},
+        "workers_seen": len(worker_rss),
+    }
+    return seconds, errors, mem
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=default_data_dir(), help="RAVDESS folder")
+    ap.add_argument("--files", type=int, default=None, help="use N files (stratified); default all")
+    ap.add_argument("--jobs", default="1,2", help="comma-separated worker counts (default 1,2)")
+    ap.add_argument(
+        "--chunk",
+        type=int,
+        default=24,
+        help="files per chunk and worker; the variants alternate every chunk",
+    )
+    args = ap.parse_args()
+    jobs_list = [int(j) for j in args.jobs.split(",") if j.strip()]
+
+    import soundfile as sf
+
+    m = machine()
+    files = ravdess_files(args.data, args.files)
+    durations = []
+    for f in files:  # warms the page cache too
+        with open(f, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+        durations.append(sf.info(f).duration)
+    audio_s = float(sum(durations))
+    print(f"machine: {describe(m)}")
+    print(f"data: {len(files)} files, {audio_s / 60:.1f} min of audio, from {args.data}")
+
+    results: dict[str, Any] = {}
+    for jobs in jobs_list:
+        t0 = time.perf_counter()
+        seconds, errors, mem = bench_jobs(files, jobs, args.chunk, files[0])
+        per: dict[str, Any] = {}
+        for v in VARIANTS:
+            fps = len(files) / seconds[v]
+            per[v] = {
+                "seconds": round(seconds[v], 3),
+                "files_per_s": round(fps, 2),
+                "files_per_s_per_core": round(fps / jobs, 2),
+                "audio_s_per_s": round(audio_s / seconds[v], 1),
+                "ms_per_file_per_core": round(1000 * seconds[v] * jobs / len(files), 2),
+                "errors": errors[v],
+            }
+        a, b, c = (per[v]["files_per_s"] for v in VARIANTS)
+        results[str(jobs)] = {
+            "variants": per,
+            "ratio_a_over_b": round(a / b, 2),
+            "ratio_a_over_c": round(a / c, 3),
+            "memory": mem,
+            "wall_s": round(time.perf_counter() - t0, 1),
+            "loadavg_after": list(os.getloadavg()),
+        }
+        print(f"\n--jobs {jobs}  (load average now {os.getloadavg()[0]:.2f})")
+        print(f"  {'':34s} {'files/s':>8s} {'/core':>7s} {'audio s/s':>10s} {'ms/file/core':>13s}")
+        for v in VARIANTS:
+            r = per[v]
+            err = f"  ({r['errors']} errors)" if r["errors"] else ""
+            print(
+                f"  {LABELS[v]:34s} {r['files_per_s']:8.1f} {r['files_per_s_per_core']:7.1f} "
+                f"{r['audio_s_per_s']:10.0f} {r['ms_per_file_per_core']:13.2f}{err}"
+            )
+        print(f"  ratio (a)/(b) = {a / b:.2f}x   ratio (a)/(c) = {a / c:.3f}")
+        mm = mem.get("worker_peak_rss_mib")
+        print(
+            f"  peak RSS: main {mem['main_peak_rss_mib']:.0f} MiB"
+            + (f", workers {', '.join(f'{x:.0f}' for x in mm.values())} MiB" if mm else "")
+        )
+
+    scaling = {}
+    if "1" in results and "2" in results:
+        for v in VARIANTS:
+            s = (
+                results["2"]["variants"][v]["files_per_s"]
+                / results["1"]["variants"][v]["files_per_s"]
+            )
+            scaling[v] = round(s, 2)
+        print(
+            "\nscaling --jobs 2 / --jobs 1 (files/s): "
+            + ", ".join(f"{v} {s:.2f}x" for v, s in scaling.items())
+        )
+    bars = {}
+    if "1" in results:
+        bars["a_over_b_jobs1_ge_8"] = results["1"]["ratio_a_over_b"] >= 8.0
+    if scaling:
+        bars["jobs2_over_jobs1_ge_1.8"] = scaling["a_default"] >= 1.8
+    for k, ok in bars.items():
+        print(f"bar {k}: {'PASS' if ok else 'FAIL'}")
+    path = write_results(
+        "throughput",
+        {
+            "machine": m,
+            "data": args.data,
+            "files": len(files),
+            "audio_s": round(audio_s, 1),
+            "chunk_per_worker": args.chunk,
+            "blas_threads_per_process": 1,
+            "results": results,
+            "scaling_jobs2_over_jobs1": scaling,
+            "bars": bars,
+            "loadavg_end": list(os.getloadavg()),
+        },
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
