@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -163,7 +164,7 @@ def annotate_command(
     from .api import annotate_to_file
 
     bar = _ProgressBar(enabled=not quiet and sys.stderr.isatty())
-    with _log_to_stderr(logging.ERROR if quiet else logging.WARNING):
+    with _log_to_stderr(logging.ERROR if quiet else logging.WARNING), _sigterm_interrupts():
         try:
             summary = annotate_to_file(
                 paths or ["."],
@@ -263,6 +264,24 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     @stream.setter
     def stream(self, value: Any) -> None:
         pass
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Treat SIGTERM (a batch scheduler stopping the job) like Ctrl-C: clean up and exit."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 @contextlib.contextmanager

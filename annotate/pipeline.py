@@ -49,15 +49,26 @@ class Predictor:
         Effective normalisation.
     spool_dir : str or None
         Folder for the temporary feature file (normalising modes only); system temp if None.
+    chunk : int > 0, optional
+        Rows per prediction chunk; default :data:`CHUNK`.
     """
 
-    def __init__(self, model: Model, store: RowStore, mode: str, spool_dir: str | None) -> None:
+    def __init__(
+        self,
+        model: Model,
+        store: RowStore,
+        mode: str,
+        spool_dir: str | None,
+        *,
+        chunk: int | None = None,
+    ) -> None:
         self.model = model
         self.store = store
         self.mode = mode
         self.n_features = model.n_features
+        self.chunk = chunk or CHUNK
         n = store.n
-        self._left = np.diff(np.r_[np.arange(0, n, CHUNK), n]).astype(np.int64)
+        self._left = np.diff(np.r_[np.arange(0, n, self.chunk), n]).astype(np.int64)
         self._held: dict[int, dict[int, np.ndarray]] = {}
         self._spool = None if mode == "none" else _Spool(spool_dir, n, self.n_features)
 
@@ -71,7 +82,7 @@ class Predictor:
                 f"{self.model.name!r} expects {self.n_features}",
             )
         self.store.set_result(res)
-        c = res.index // CHUNK
+        c = res.index // self.chunk
         if res.features is not None:
             if self._spool is None:
                 self._held.setdefault(c, {})[res.index] = res.features
@@ -119,6 +130,11 @@ class Predictor:
         finally:
             self.close()
 
+    @property
+    def held_chunks(self) -> int:
+        """Chunks whose feature vectors wait in memory for their last file (mode "none")."""
+        return len(self._held)
+
     def close(self) -> None:
         if self._spool is not None:
             self._spool.close()
@@ -129,8 +145,8 @@ class Predictor:
     def _spooled_chunks(self):  # -> Iterator[tuple[list[int], np.ndarray]]
         assert self._spool is not None
         ok = self.store.ok
-        for start in range(0, self.store.n, CHUNK):
-            stop = min(start + CHUNK, self.store.n)
+        for start in range(0, self.store.n, self.chunk):
+            stop = min(start + self.chunk, self.store.n)
             rows = np.flatnonzero(ok[start:stop])
             if len(rows):
                 yield (rows + start).tolist(), self._spool.read(start, stop)[rows]

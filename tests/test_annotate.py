@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pandas.testing as pdt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ser.annotate import annotate, annotate_to_file, columns, read_metadata
 from ser.annotate import pipeline as pipeline_mod
 from ser.models import DataError, ModelError, SerError
@@ -179,3 +181,71 @@ def test_missing_path_and_bad_output_name_raise(tmp_path, tiny_model_path):
 def test_an_empty_folder_gives_an_empty_table(tmp_path, tiny_model_path):
     table = annotate(tmp_path, model=tiny_model_path, jobs=2)
     assert len(table) == 0 and list(table.columns) == columns(TINY_CLASSES, compare=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tiny_model_path, tiny_speaker_model_path):
+    from ser.models import load_model
+
+    return {"none": load_model(tiny_model_path), "speaker": load_model(tiny_speaker_model_path)}
+
+
+def _feed(model, mode, order, X, speakers, spool_dir, chunk):
+    from ser.annotate.pipeline import Predictor
+    from ser.annotate.table import RowStore
+    from ser.annotate.worker import FileResult
+
+    store = RowStore([f"f{i}.wav" for i in range(len(X))], speakers, model.classes)
+    predictor = Predictor(model, store, mode, spool_dir, chunk=chunk)
+    most_held = 0
+    for i in order:
+        if np.isnan(X[i, 0]):
+            predictor.add(FileResult(int(i), "error", "broken"))
+        else:
+            predictor.add(FileResult(int(i), "ok", None, 1.0, 16_000, 1, X[i]))
+        most_held = max(most_held, predictor.held_chunks)
+    predictor.finish()
+    return store, most_held
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    window=st.integers(1, 60),
+    mode=st.sampled_from(["none", "speaker"]),
+)
+def test_predictions_do_not_depend_on_arrival_order(
+    tiny_models, tmp_path_factory, seed, window, mode
+):
+    """Any arrival order (disorder up to ``window``) gives the in-order result, bit for bit,
+    and only the chunks that still wait for a file hold feature vectors."""
+    rng = np.random.default_rng(seed)
+    model, n, chunk = tiny_models[mode], 150, 8
+    X = rng.standard_normal((n, model.n_features)).astype(np.float32)
+    X[rng.random(n) < 0.1] = np.nan  # error rows
+    speakers = [f"s{k}" for k in rng.integers(0, 4, n)]
+    order = np.argsort(np.arange(n) + rng.integers(0, window, n), kind="stable")
+    spool = str(tmp_path_factory.mktemp("spool"))
+    in_order, _ = _feed(model, mode, range(n), X, speakers, spool, chunk)
+    shuffled, most_held = _feed(model, mode, order, X, speakers, spool, chunk)
+    np.testing.assert_array_equal(shuffled.probs, in_order.probs)
+    np.testing.assert_array_equal(shuffled.norm, in_order.norm)
+    assert most_held <= window // chunk + 2
+    assert os.listdir(spool) == []  # the spool is gone
+
+
+@pytest.mark.slow
+def test_without_markers_every_unfinished_file_is_retried_alone(
+    tmp_path, write_audio, tiny_model_path, monkeypatch
+):
+    """As on a remote cluster, where the parent cannot read the workers' markers."""
+    from ser.annotate import WORKER_DIED
+
+    monkeypatch.setattr("ser.annotate.runner.read_markers", lambda folder: set())
+    monkeypatch.setenv("SER_TEST_CRASH_PATTERN", "crash_me")
+    for i in range(4):
+        write_audio(tmp_path / f"f{i}.wav", seed=i)
+    write_audio(tmp_path / "crash_me.wav")
+    table = annotate(tmp_path, model=tiny_model_path, jobs=2).set_index("path")
+    assert table.loc["crash_me.wav", "error"] == WORKER_DIED
+    assert (table.drop(index="crash_me.wav")["status"] == "ok").all()
