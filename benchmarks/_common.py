@@ -155,6 +155,10 @@ def bench_model(spec: str | None) -> str:
     path = Path(tempfile.gettempdir()) / "ser-bench" / "throwaway-default.skops"
     if not path.is_file():
         import numpy as np
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+
         from ser.models import (
             EMOTIONS,
             GroupStats,
@@ -163,9 +167,6 @@ def bench_model(spec: str | None) -> str:
             feature_names,
             save_model,
         )
-        from sklearn.neural_network import MLPClassifier
-        from sklearn.pipeline import Pipeline
-        from sklearn.preprocessing import StandardScaler
 
         cfg = feature_config("default")
         rng = np.random.default_rng(0)

@@ -26,6 +26,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from pyinstrument import Profiler
+
     from ser.models import feature_config, process_file
 
     m = machine()

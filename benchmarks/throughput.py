@@ -110,6 +110,7 @@ def _c_floor(path: str) -> Any:
     import scipy.fft as sfft
     import soxr
     from numpy.lib.stride_tricks import sliding_window_view
+
     from ser.models.audio import ANALYSIS_SR, _decode
 
     data, sr = _decode(path)

@@ -194,16 +194,82 @@ def _window_autocorr(n_fft: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float) -> np.ndarray:
-    import librosa
+    """``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin)`` (Slaney), bit for bit.
 
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin).astype(np.float32)
+    The filter banks are built here, with librosa 0.11's arithmetic step for step, instead of
+    by librosa: importing librosa and building its filters costs each worker process 1.5-3 s
+    (scipy.signal, numba), more than featurising a hundred files. The banks are pinned too:
+    a new librosa cannot move the features. ``benchmarks/check_features_unchanged.py`` compares
+    with librosa's own output.
+    """
+    fmax = float(sr) / 2
+    weights = np.zeros((n_mels, 1 + n_fft // 2), dtype=np.float32)
+    fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+    mel_f = _mel_frequencies(n_mels + 2, fmin, fmax)
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    for i in range(n_mels):
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    enorm = 2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels])
+    weights *= enorm[:, np.newaxis]
+    return weights
+
+
+def _mel_frequencies(n: int, fmin: float, fmax: float) -> np.ndarray:
+    """``librosa.mel_frequencies(n, fmin=fmin, fmax=fmax)`` (Slaney scale), bit for bit."""
+    return _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n))
+
+
+# Slaney's mel scale as librosa defines it: linear below 1 kHz, logarithmic above
+_F_SP = 200.0 / 3
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = (_MIN_LOG_HZ - 0.0) / _F_SP
+
+
+def _hz_to_mel(hz: float) -> Any:
+    f = np.asanyarray(hz)
+    mels = (f - 0.0) / _F_SP
+    if f >= _MIN_LOG_HZ:
+        mels = _MIN_LOG_MEL + np.log(f / _MIN_LOG_HZ) / (np.log(6.4) / 27.0)
+    return mels
+
+
+def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    freqs = 0.0 + _F_SP * mels
+    log_t = mels >= _MIN_LOG_MEL
+    freqs[log_t] = _MIN_LOG_HZ * np.exp((np.log(6.4) / 27.0) * (mels[log_t] - _MIN_LOG_MEL))
+    return freqs
 
 
 @functools.lru_cache(maxsize=8)
 def _chroma_basis(sr: int, n_fft: int) -> np.ndarray:
-    import librosa
+    """``librosa.filters.chroma(sr=sr, n_fft=n_fft)`` with its defaults, bit for bit.
 
-    return librosa.filters.chroma(sr=sr, n_fft=n_fft).astype(np.float32)
+    12 chroma, A440 tuning, Gaussian octave weighting centred on octave 5 (width 2), columns
+    normalised to unit L2 norm, rolled to start at C. Built here for the reasons given in
+    :func:`_mel_basis`.
+    """
+    n_chroma, ctroct, octwidth = 12, 5.0, 2
+    frequencies = np.linspace(0, sr, n_fft, endpoint=False)[1:]
+    frqbins = n_chroma * np.log2(np.asanyarray(frequencies) / (440.0 / 16))
+    frqbins = np.concatenate(([frqbins[0] - 1.5 * n_chroma], frqbins))
+    binwidthbins = np.concatenate((np.maximum(frqbins[1:] - frqbins[:-1], 1.0), [1]))
+    D = np.subtract.outer(frqbins, np.arange(0, n_chroma, dtype="d")).T
+    n_chroma2 = np.round(float(n_chroma) / 2)
+    D = np.remainder(D + n_chroma2 + 10 * n_chroma, n_chroma) - n_chroma2
+    wts = np.exp(-0.5 * (2 * D / np.tile(binwidthbins, (n_chroma, 1))) ** 2)
+    # librosa.util.normalize(wts, norm=2, axis=0): columns below the tiny threshold untouched
+    mag = np.abs(wts).astype(float)
+    length = np.sum(mag**2, axis=0, keepdims=True) ** (1.0 / 2)
+    length[length < np.finfo(wts.dtype).tiny] = 1.0
+    normed = np.empty_like(wts)
+    normed[:] = wts / length
+    wts = normed
+    wts *= np.tile(np.exp(-0.5 * (((frqbins / n_chroma - ctroct) / octwidth) ** 2)), (n_chroma, 1))
+    wts = np.roll(wts, -3 * (n_chroma // 12), axis=0)
+    return np.ascontiguousarray(wts[:, : int(1 + n_fft / 2)], dtype=np.float32)
 
 
 @functools.lru_cache(maxsize=8)
@@ -461,9 +527,7 @@ def _octave_cost(lag_min: int, lag_max: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _mel_centres(sr: int, n_mels: int, fmin: float) -> np.ndarray:
-    import librosa
-
-    return librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=sr / 2)[1:-1].astype(np.float32)
+    return _mel_frequencies(n_mels + 2, fmin, sr / 2)[1:-1].astype(np.float32)
 
 
 def _f0_stats(

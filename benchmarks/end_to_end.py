@@ -1,0 +1,241 @@
+"""``ser-annotate`` end to end against the bare feature extraction, at the same ``--jobs``.
+
+    python benchmarks/end_to_end.py [--data DIR] [--jobs 1,2] [--files N] [--repeats 2]
+                                    [--model NAME|PATH]
+
+Both sides run as fresh subprocesses, timed from outside, interleaved (their order
+alternating), ``--repeats`` times each; medians are reported:
+
+E  ``python -m ser.annotate DATA --out T --jobs N --model M --quiet --overwrite``: start-up,
+   model loading, walking, worker start-up, extraction, scheduling, prediction, writing;
+B  the bare extraction of the throughput benchmark's (a): ``process_file(path,
+   config=feature_config("default"))`` over the same files (a list, no walk), with
+   ``joblib.Parallel(n_jobs=N, backend="loky")`` (a plain loop for N=1), features kept in
+   memory, nothing written. It also reports its own import and extraction times.
+
+Throughput ratio = B wall / E wall (bar: at least 0.90). Then one in-process
+``ser.annotate.annotate_to_file`` run per ``--jobs`` with timers wrapped around the walk,
+model loading, prediction and table writing gives the breakdown of where E's extra time goes
+(the rest of the run is extraction plus scheduling). With ``--files N`` a temporary folder of
+symbolic links to N stratified files stands in for the corpus. Writes
+``benchmarks/results/end_to_end.json``; uses the bundled ``ravdess8`` model when present, else
+a throwaway model of the same input width (see ``_common.bench_model``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    REPO,
+    bench_model,
+    default_data_dir,
+    describe,
+    machine,
+    ravdess_files,
+    write_results,
+)
+
+
+def bare(list_file: str, jobs: int) -> None:
+    """The B side (runs in its own subprocess): extract, keep, print timings as JSON."""
+    t0 = time.perf_counter()
+    from ser.models import feature_config, process_file
+
+    files = Path(list_file).read_text().splitlines()
+    cfg = feature_config("default")
+    t1 = time.perf_counter()
+
+    def one(p: str) -> Any:
+        try:
+            return process_file(p, config=cfg)
+        except Exception as exc:  # same as annotate: a bad file is a row, not a crash
+            return exc
+
+    if jobs == 1:
+        out = [one(p) for p in files]
+    else:
+        from joblib import Parallel, delayed
+
+        out = Parallel(n_jobs=jobs, backend="loky")(delayed(one)(p) for p in files)
+    t2 = time.perf_counter()
+    ok = sum(not isinstance(r, Exception) for r in out)
+    print(json.dumps({"import_s": t1 - t0, "extract_s": t2 - t1, "ok": ok, "n": len(files)}))
+
+
+def _run(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    return time.perf_counter() - t0, proc
+
+
+def _breakdown(data: str, jobs: int, model: str, out: str) -> dict[str, float]:
+    """One in-process annotate_to_file run with timers around its parts."""
+    import ser.annotate.api as api
+    import ser.annotate.pipeline as pipeline
+
+    spent: dict[str, float] = {}
+
+    def timed(owner: Any, name: str, label: str) -> None:
+        fn = getattr(owner, name, None)
+        if fn is None:
+            return
+
+        def wrapper(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
+
+        setattr(owner, name, wrapper)
+
+    def timed_walk() -> None:  # find_audio_files is a generator: time its consumption
+        fn = api.find_audio_files
+
+        def wrapper(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            files = list(fn(*a, **k))
+            spent["walk"] = spent.get("walk", 0.0) + time.perf_counter() - t0
+            return iter(files)
+
+        api.find_audio_files = wrapper
+
+    timed(api, "_load_model", "model_load")
+    timed_walk()
+    timed(pipeline.Predictor, "add", "predict_add")
+    timed(pipeline.Predictor, "finish", "predict_finish")
+    timed(api, "write_table", "write")
+    t0 = time.perf_counter()
+    summary = api.annotate_to_file([data], out=out, model=model, jobs=jobs, overwrite=True)
+    total = time.perf_counter() - t0
+    res = {k: round(v, 3) for k, v in spent.items()}
+    res["total"] = round(total, 3)
+    res["summary_seconds"] = round(summary.seconds, 3)
+    res["extract_and_schedule"] = round(total - sum(spent.values()), 3)
+    res["n_ok"] = summary.n_ok
+    res["n_files"] = summary.n_files
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=default_data_dir(), help="RAVDESS folder")
+    ap.add_argument("--files", type=int, default=None, help="use N files (stratified)")
+    ap.add_argument("--jobs", default="1,2", help="comma-separated worker counts")
+    ap.add_argument("--repeats", type=int, default=2, help="runs of each side per --jobs")
+    ap.add_argument("--model", default=None, help="model name or file (default: see doc)")
+    ap.add_argument("--no-breakdown", action="store_true", help="skip the in-process run")
+    ap.add_argument("--bare", metavar="LIST", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    jobs_list = [int(j) for j in args.jobs.split(",") if j.strip()]
+    if args.bare:
+        bare(args.bare, jobs_list[0])
+        return 0
+
+    m = machine()
+    model = bench_model(args.model)
+    files = ravdess_files(args.data, args.files)
+    tmp = tempfile.mkdtemp(prefix="ser-e2e-")
+    if args.files is not None and len(files) < len(ravdess_files(args.data)):
+        corpus = os.path.join(tmp, "corpus")
+        for f in files:  # keep Actor_NN/name so that the walk and the speakers look the same
+            link = os.path.join(corpus, os.path.relpath(f, args.data))
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink(os.path.abspath(f), link)
+    else:
+        corpus = os.path.abspath(args.data)
+    list_file = os.path.join(tmp, "files.txt")
+    Path(list_file).write_text("\n".join(os.path.abspath(f) for f in files) + "\n")
+    for f in files:  # warm the page cache
+        Path(f).read_bytes()
+    print(f"machine: {describe(m)}")
+    print(f"data: {len(files)} files from {args.data}; model: {model}")
+
+    py = sys.executable
+    results: dict[str, Any] = {}
+    for jobs in jobs_list:
+        out = os.path.join(tmp, f"labels-{jobs}.parquet")
+        e_cmd = [py, "-m", "ser.annotate", corpus, "--out", out, "--jobs", str(jobs),
+                 "--model", model, "--quiet", "--overwrite"]  # fmt: skip
+        b_cmd = [py, str(Path(__file__).resolve()), "--bare", list_file, "--jobs", str(jobs)]
+        e_walls: list[float] = []
+        b_walls: list[float] = []
+        b_inner: list[dict[str, Any]] = []
+        e_rc: list[int] = []
+        for r in range(args.repeats):
+            order = ("E", "B") if r % 2 == 0 else ("B", "E")
+            for side in order:
+                if side == "E":
+                    wall, proc = _run(e_cmd)
+                    e_walls.append(wall)
+                    e_rc.append(proc.returncode)
+                    if proc.returncode not in (0, 1):
+                        print(proc.stderr[-2000:], file=sys.stderr)
+                        raise SystemExit(f"ser-annotate failed with exit status {proc.returncode}")
+                else:
+                    wall, proc = _run(b_cmd)
+                    if proc.returncode != 0:
+                        print(proc.stderr[-2000:], file=sys.stderr)
+                        raise SystemExit("bare extraction failed")
+                    b_walls.append(wall)
+                    b_inner.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        e, b = statistics.median(e_walls), statistics.median(b_walls)
+        res: dict[str, Any] = {
+            "annotate_wall_s": [round(x, 3) for x in e_walls],
+            "annotate_exit_status": e_rc,
+            "bare_wall_s": [round(x, 3) for x in b_walls],
+            "bare_inner": b_inner,
+            "annotate_files_per_s": round(len(files) / e, 2),
+            "bare_files_per_s": round(len(files) / b, 2),
+            "throughput_ratio": round(b / e, 3),
+            "overhead_share": round(1 - b / e, 3),
+            "loadavg_after": list(os.getloadavg()),
+        }
+        inner = statistics.median(x["extract_s"] for x in b_inner)
+        print(f"\n--jobs {jobs} (load average now {os.getloadavg()[0]:.2f})")
+        print(f"  ser-annotate end to end : {e:7.2f} s  {len(files) / e:7.1f} files/s")
+        print(
+            f"  bare extraction         : {b:7.2f} s  {len(files) / b:7.1f} files/s "
+            f"(of which extraction {inner:.2f} s, the rest interpreter, imports, exit)"
+        )
+        print(
+            f"  throughput ratio annotate/bare = {b / e:.3f}  "
+            f"(overhead share {100 * (1 - b / e):.1f} %)  bar >= 0.90: "
+            f"{'PASS' if b / e >= 0.9 else 'FAIL'}"
+        )
+        if not args.no_breakdown:
+            bd = _breakdown(corpus, jobs, model, os.path.join(tmp, f"bd-{jobs}.parquet"))
+            res["breakdown_in_process"] = bd
+            parts = ", ".join(
+                f"{k} {v:.3f} s" for k, v in bd.items() if k not in ("n_ok", "n_files")
+            )
+            print(f"  in-process breakdown: {parts}")
+        results[str(jobs)] = res
+
+    path = write_results("end_to_end", {
+        "machine": m,
+        "data": args.data,
+        "files": len(files),
+        "model": model,
+        "repeats": args.repeats,
+        "results": results,
+        "bars": {f"ratio_jobs{j}_ge_0.90": r["throughput_ratio"] >= 0.9
+                 for j, r in results.items()},
+        "loadavg_end": list(os.getloadavg()),
+    })  # fmt: skip
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
