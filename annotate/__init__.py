@@ -12,10 +12,43 @@ work starts.
 
 from __future__ import annotations
 
-from .api import Progress, RunSummary, annotate, annotate_to_file
-from .compare import Comparison, compare_ravdess, format_comparison
-from .runner import WORKER_DIED
-from .table import columns, read_metadata
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Imported from their submodules on first use (PEP 562): `ser-annotate --help` must not pay
+# for numpy, pandas or joblib.
+_EXPORTS: dict[str, str] = {
+    "Progress": "api",
+    "RunSummary": "api",
+    "annotate": "api",
+    "annotate_to_file": "api",
+    "Comparison": "compare",
+    "compare_ravdess": "compare",
+    "format_comparison": "compare",
+    "WORKER_DIED": "runner",
+    "columns": "table",
+    "read_metadata": "table",
+}
+
+if TYPE_CHECKING:
+    from .api import Progress, RunSummary, annotate, annotate_to_file
+    from .compare import Comparison, compare_ravdess, format_comparison
+    from .runner import WORKER_DIED
+    from .table import columns, read_metadata
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ser.annotate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "WORKER_DIED",

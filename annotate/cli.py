@@ -21,6 +21,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
 from ser.models.version import __version__
 
 if TYPE_CHECKING:

@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Hashable
 
 import numpy as np
+
 from ser.models import Model
 from ser.models.normalize import RunningStats, choose_stats
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from ser.models import DataError, parse_ravdess
 
 from .worker import FileResult

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+
 from ser.models import AudioError, FeatureConfig, SerError, process_file
 
 __all__ = ["TEST_CRASH_ENV", "FileResult", "TaskContext", "extract_file"]

@@ -61,14 +61,26 @@ def _decode(path: str) -> tuple[np.ndarray, int]:
         raise AudioError(path, "permission denied") from None
     except IsADirectoryError:
         raise AudioError(path, "is a directory, not an audio file") from None
-    except sf.LibsndfileError as exc:
-        if os.path.exists(path) and os.path.getsize(path) == 0:
-            raise AudioError(path, "empty file (0 bytes)") from None
-        raise AudioError(path, f"cannot decode audio ({exc.error_string})") from None
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
-        # libsndfile reports some broken streams (e.g. truncated MP3) as other errors.
-        raise AudioError(path, f"cannot decode audio ({exc})") from None
+        # libsndfile reports a missing file as "System error." and an unrecognised one as
+        # "File does not exist or is not a regular file": say what is really wrong.
+        raise AudioError(path, _decode_failure(path, exc)) from None
     return data, int(sr)
+
+
+def _decode_failure(path: str, exc: BaseException) -> str:
+    if not os.path.exists(path):
+        return "file not found"
+    if os.path.isdir(path):
+        return "is a directory, not an audio file"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    if os.path.getsize(path) == 0:
+        return "empty file (0 bytes)"
+    detail = getattr(exc, "error_string", None) or str(exc)
+    if "does not exist" in detail or "System error" in detail:
+        detail = "unrecognised format"
+    return f"cannot decode audio: not a supported audio format, or corrupt ({detail.strip()})"
 
 
 def load_audio(

@@ -1,10 +1,3 @@
-"""The installed version of ``ser`` (from the package metadata)."""
+"""The version of ``ser``: the single source, read by the build backend (hatch) too."""
 
-from __future__ import annotations
-
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("ser")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+__version__ = "0.1.0"

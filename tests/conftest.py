@@ -127,11 +127,12 @@ def hostile_folder(write_audio) -> Callable[[Path], dict[str, tuple[str, str | N
 
 
 def _fit_tiny(normalization: str):
-    from ser.models import GroupStats, Model, feature_config, feature_names
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
+
+    from ser.models import GroupStats, Model, feature_config, feature_names
 
     cfg = feature_config()
     rng = np.random.default_rng(0)

@@ -11,6 +11,7 @@ import pandas.testing as pdt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from ser.annotate import annotate, annotate_to_file, columns, read_metadata
 from ser.annotate import pipeline as pipeline_mod
 from ser.models import DataError, ModelError, SerError

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from ser.annotate import WORKER_DIED, read_metadata
 from ser.annotate.cli import app
 from ser.models.version import __version__
-from typer.testing import CliRunner
 
 runner = CliRunner()
 HEAVY = ("librosa", "sklearn", "joblib", "pandas", "pyarrow")

@@ -6,11 +6,12 @@ import re
 
 import pandas as pd
 import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from typer.testing import CliRunner
+
 from ser.annotate import compare_ravdess
 from ser.annotate.cli import app
 from ser.models import bundled_model_path
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-from typer.testing import CliRunner
 
 # 8 emotions x 2 actors, normal intensity, first statement and repetition
 GLOB = "Actor_0[12]/03-01-*-01-01-01-*"

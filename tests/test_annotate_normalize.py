@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from ser.annotate import annotate
 from ser.models import MIN_GROUP_SIZE, load_model, process_file
 

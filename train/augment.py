@@ -45,11 +45,11 @@ def draw_conditions(seed: int, group: object, n: int) -> list[Condition]:
             Condition(
                 seed=int(rng.integers(2**31)),
                 gain_db=float(rng.uniform(-12.0, 6.0)),
-                snr_db=float(rng.uniform(5.0, 30.0)) if rng.random() < 0.7 else None,
+                snr_db=float(rng.uniform(15.0, 40.0)) if rng.random() < 0.6 else None,
                 noise_decay=float(rng.uniform(-6.0, 0.0)),
-                band=(None, "telephone", "lowpass")[int(rng.choice(3, p=[0.6, 0.25, 0.15]))],
-                rt60=float(rng.uniform(0.2, 0.8)) if rng.random() < 0.35 else None,
-                speed=float(rng.uniform(0.9, 1.1)) if rng.random() < 0.5 else 1.0,
+                band=(None, "telephone", "lowpass")[int(rng.choice(3, p=[0.8, 0.1, 0.1]))],
+                rt60=float(rng.uniform(0.2, 0.6)) if rng.random() < 0.2 else None,
+                speed=float(rng.uniform(0.9, 1.1)) if rng.random() < 0.7 else 1.0,
             )
         )
     return out

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from ser.models.corpus import EMOTIONS, find_audio_files, parse_ravdess
 from ser.models.errors import DataError, SerError
 from ser.models.features import FeatureConfig

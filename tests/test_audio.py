@@ -1,0 +1,153 @@
+"""Audio front end on synthetic signals: formats, rates, channels, and every corrupt case."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ser.models import ANALYSIS_SR, AudioError, load_audio
+
+
+def tone(sr: int, seconds: float = 1.0, freq: float = 440.0, amp: float = 0.3) -> np.ndarray:
+    t = np.arange(int(sr * seconds)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def dominant_freq(y: np.ndarray, sr: int) -> float:
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    return float(np.fft.rfftfreq(len(y), 1 / sr)[np.argmax(spec)])
+
+
+@pytest.mark.parametrize("sr", [8000, 22050, 44100, 48000, 96000])
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+def test_any_rate_and_sample_format_becomes_16k_mono(tmp_path, sr, subtype):
+    path = tmp_path / f"tone_{sr}_{subtype}.wav"
+    sf.write(path, tone(sr, 1.0), sr, subtype=subtype)
+    y, info = load_audio(path, trim=False)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert info.sample_rate == sr and info.channels == 1
+    assert info.duration_s == pytest.approx(1.0, abs=1e-3)
+    assert len(y) == pytest.approx(ANALYSIS_SR, abs=2)
+    assert dominant_freq(y, ANALYSIS_SR) == pytest.approx(440.0, abs=2.0)
+    assert np.max(np.abs(y)) == pytest.approx(0.3, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "subtype", "ext"),
+    [
+        ("FLAC", "PCM_16", "flac"),
+        ("FLAC", "PCM_24", "flac"),
+        ("OGG", "VORBIS", "ogg"),
+        ("MP3", "MPEG_LAYER_III", "mp3"),
+    ],
+)
+def test_compressed_formats(tmp_path, fmt, subtype, ext):
+    path = tmp_path / f"tone.{ext}"
+    sf.write(path, tone(48000, 1.0, 330.0), 48000, format=fmt, subtype=subtype)
+    y, info = load_audio(path, trim=False)
+    assert info.sample_rate == 48000
+    assert dominant_freq(y, ANALYSIS_SR) == pytest.approx(330.0, abs=3.0)
+
+
+@pytest.mark.parametrize("channels", [2, 6])
+def test_channels_are_averaged(tmp_path, channels):
+    x = tone(44100)
+    data = np.zeros((len(x), channels), np.float32)
+    data[:, 0] = x  # one live channel, the rest silent: the mix has 1/channels of the level
+    path = tmp_path / f"multi{channels}.wav"
+    sf.write(path, data, 44100, subtype="FLOAT")
+    y, info = load_audio(path, trim=False)
+    assert info.channels == channels
+    assert np.max(np.abs(y)) == pytest.approx(0.3 / channels, rel=0.05)
+
+
+def test_noise_is_accepted_and_trim_cuts_silence(tmp_path):
+    rng = np.random.default_rng(0)
+    speech = 0.2 * rng.standard_normal(16000).astype(np.float32)
+    x = np.concatenate([np.zeros(16000, np.float32), speech, np.zeros(16000, np.float32)])
+    path = tmp_path / "padded.wav"
+    sf.write(path, x, 16000, subtype="FLOAT")
+    untrimmed, _ = load_audio(path, trim=False)
+    trimmed, info = load_audio(path)
+    assert len(untrimmed) == 48000 and info.duration_s == pytest.approx(3.0)
+    assert 16000 <= len(trimmed) <= 16000 + 2 * 800 + 160  # speech plus 50 ms margins
+
+
+def write_bytes(tmp_path, name, data: bytes):
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+def test_zero_byte_file(tmp_path):
+    p = write_bytes(tmp_path, "empty.wav", b"")
+    with pytest.raises(AudioError, match=r"empty\.wav: empty file \(0 bytes\)"):
+        load_audio(p)
+
+
+def test_text_file_with_audio_extension(tmp_path):
+    p = write_bytes(tmp_path, "notes.mp3", b"this is not audio at all\n" * 40)
+    with pytest.raises(AudioError, match=r"notes\.mp3: cannot decode audio"):
+        load_audio(p)
+
+
+def test_corrupt_header(tmp_path):
+    good = tmp_path / "good.wav"
+    sf.write(good, tone(16000), 16000)
+    data = bytearray(good.read_bytes())
+    data[:12] = b"GARBAGEGARBA"
+    p = write_bytes(tmp_path, "corrupt.wav", bytes(data))
+    with pytest.raises(AudioError, match=r"corrupt\.wav: cannot decode audio"):
+        load_audio(p)
+
+
+def test_truncated_flac(tmp_path):
+    good = tmp_path / "good.flac"
+    sf.write(good, tone(16000, 2.0), 16000, format="FLAC")
+    p = write_bytes(tmp_path, "truncated.flac", good.read_bytes()[:60])
+    with pytest.raises(AudioError, match=r"truncated\.flac: (cannot decode|no audio|too short)"):
+        load_audio(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(AudioError, match="file not found"):
+        load_audio(tmp_path / "nope.wav")
+
+
+def test_zero_samples(tmp_path):
+    p = tmp_path / "nosamples.wav"
+    sf.write(p, np.zeros(0, np.float32), 16000)
+    with pytest.raises(AudioError, match=r"nosamples\.wav: no audio samples"):
+        load_audio(p)
+
+
+def test_too_short(tmp_path):
+    p = tmp_path / "short.wav"
+    sf.write(p, tone(16000, 0.05), 16000)
+    with pytest.raises(AudioError, match=r"short\.wav: too short: 0\.050 s, the minimum is 0\.2 s"):
+        load_audio(p)
+
+
+def test_all_silent(tmp_path):
+    p = tmp_path / "silent.wav"
+    sf.write(p, np.zeros(16000, np.float32), 16000)
+    with pytest.raises(AudioError, match=r"silent\.wav: silent"):
+        load_audio(p)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_samples(tmp_path, bad):
+    x = tone(16000)
+    x[100:110] = bad
+    p = tmp_path / "nonfinite.wav"
+    sf.write(p, x, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"nonfinite\.wav: 10 non-finite samples"):
+        load_audio(p)
+
+
+def test_audio_error_is_a_value_error_and_names_the_file(tmp_path):
+    p = write_bytes(tmp_path, "x.wav", b"")
+    with pytest.raises(ValueError) as exc:
+        load_audio(p)
+    assert exc.value.path == str(p)  # type: ignore[attr-defined]

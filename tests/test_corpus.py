@@ -1,0 +1,102 @@
+"""RAVDESS label parsing (property-based), emotion subsets, and the directory walk."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ser.models import DataError, find_audio_files, parse_ravdess
+from ser.models.corpus import EMOTIONS, validate_subset
+
+two = st.integers(min_value=0, max_value=99)
+
+
+@given(
+    mod=st.integers(1, 3),
+    voc=st.integers(1, 2),
+    emo=st.integers(1, 8),
+    inten=st.integers(1, 2),
+    stmt=st.integers(1, 2),
+    rep=st.integers(1, 2),
+    actor=st.integers(1, 99),
+    ext=st.sampled_from([".wav", ".flac", ".WAV", ".mp3", ""]),
+    folder=st.sampled_from(["", "Actor_01/", "/data/x/"]),
+)
+def test_valid_names_parse(mod, voc, emo, inten, stmt, rep, actor, ext, folder):
+    name = (
+        f"{folder}{mod:02d}-{voc:02d}-{emo:02d}-{inten:02d}-{stmt:02d}-{rep:02d}-{actor:02d}{ext}"
+    )
+    label = parse_ravdess(name)
+    if emo == 1 and inten == 2:
+        assert label is None  # RAVDESS has no strong neutral
+        return
+    assert label is not None
+    assert label.emotion == EMOTIONS[emo - 1]
+    assert label.vocal_channel == ("speech" if voc == 1 else "song")
+    assert label.intensity == ("normal" if inten == 1 else "strong")
+    assert (label.modality, label.statement, label.repetition, label.actor) == (
+        mod,
+        stmt,
+        rep,
+        actor,
+    )
+    assert label.speaker == f"Actor_{actor:02d}"
+
+
+@given(fields=st.lists(two, min_size=7, max_size=7))
+def test_out_of_range_fields_do_not_parse(fields):
+    mod, voc, emo, inten, stmt, rep, actor = fields
+    valid = (
+        1 <= mod <= 3
+        and voc in (1, 2)
+        and 1 <= emo <= 8
+        and inten in (1, 2)
+        and stmt in (1, 2)
+        and rep in (1, 2)
+        and actor >= 1
+        and not (emo == 1 and inten == 2)
+    )
+    name = "-".join(f"{f:02d}" for f in fields) + ".wav"
+    assert (parse_ravdess(name) is not None) == valid
+
+
+@given(st.text())
+def test_arbitrary_names_never_raise(name):
+    parse_ravdess(name.replace("\x00", ""))
+
+
+def test_real_example():
+    label = parse_ravdess("Actor_12/03-01-05-02-01-02-12.flac")
+    assert label is not None
+    assert (label.emotion, label.intensity, label.actor) == ("angry", "strong", 12)
+
+
+def test_subset_validation():
+    assert validate_subset("angry, Sad,neutral,happy") == ("neutral", "happy", "sad", "angry")
+    assert validate_subset(None) == EMOTIONS
+    with pytest.raises(
+        DataError, match=r"unknown emotion\(s\) 'joy'; valid emotions: neutral, calm"
+    ):
+        validate_subset("neutral,joy")
+    with pytest.raises(DataError, match="listed twice"):
+        validate_subset("sad,sad")
+    with pytest.raises(DataError, match="at least two"):
+        validate_subset("sad")
+    with pytest.raises(DataError, match="empty"):
+        validate_subset(" , ")
+
+
+def test_walk_is_recursive_sorted_and_skips_hidden(tmp_path):
+    for rel in ["b/2.wav", "b/1.FLAC", "a.mp3", ".hidden.wav", ".git/x.wav", "c/notes.txt"]:
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    os.symlink(tmp_path, tmp_path / "b" / "loop")  # a loop must not recurse forever
+    found = [f.relpath for f in find_audio_files([tmp_path])]
+    assert found == ["a.mp3", "b/1.FLAC", "b/2.wav"]
+    assert [f.relpath for f in find_audio_files([tmp_path], pattern="*.wav")] == ["b/2.wav"]
+    with pytest.raises(FileNotFoundError, match="no such file or directory"):
+        list(find_audio_files([tmp_path / "missing"]))

@@ -1,0 +1,99 @@
+"""Feature sets: shape, names, invariances, pitch, and the configuration stored in models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ser.models import FeatureError, extract_features, feature_config, feature_names, process_file
+from ser.models.features import FeatureConfig
+
+
+def harmonic(f0: float, sr: int = 16000, seconds: float = 1.0, amp: float = 0.3) -> np.ndarray:
+    """A voice-like tone: ten harmonics with falling amplitude and a gentle vibrato."""
+    t = np.arange(int(sr * seconds)) / sr
+    phase = 2 * np.pi * f0 * (t + 0.002 * np.sin(2 * np.pi * 5 * t))
+    y = sum(np.sin(k * phase) / k for k in range(1, 11))
+    return (amp * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def value(config: FeatureConfig, x: np.ndarray, name: str) -> float:
+    return float(x[feature_names(config).index(name)])
+
+
+@pytest.mark.parametrize("name", ["default", "seed"])
+def test_shape_matches_names_and_is_finite(name):
+    cfg = feature_config(name)
+    x = extract_features(harmonic(150.0), config=cfg)
+    assert x.dtype == np.float32
+    assert x.shape == (len(feature_names(cfg)),)
+    assert len(set(feature_names(cfg))) == len(feature_names(cfg))
+    assert np.isfinite(x).all()
+
+
+def test_seed_set_is_the_180_values_of_the_seeds():
+    assert len(feature_names(feature_config("seed"))) == 40 + 12 + 128
+
+
+@pytest.mark.parametrize("f0", [90.0, 120.0, 220.0, 320.0])
+def test_pitch_of_a_harmonic_tone(f0):
+    cfg = feature_config()
+    x = extract_features(harmonic(f0), config=cfg)
+    st = value(cfg, x, "f0_p50")
+    assert 27.5 * 2 ** (st / 12) == pytest.approx(f0, rel=0.03)
+    assert value(cfg, x, "voiced_ratio") > 0.9
+
+
+def test_noise_is_unvoiced():
+    cfg = feature_config()
+    y = (0.1 * np.random.default_rng(1).standard_normal(16000)).astype(np.float32)
+    assert value(cfg, extract_features(y, config=cfg), "voiced_ratio") < 0.2
+
+
+def test_default_features_ignore_the_recording_gain():
+    # Real recordings have energy in every band (here a noise floor 50 dB down); the
+    # invariance holds down to the -180 dB numerical floor of the spectrum.
+    cfg = feature_config()
+    rng = np.random.default_rng(0)
+    y = harmonic(180.0) + 0.001 * rng.standard_normal(16000).astype(np.float32)
+    a = extract_features(y, config=cfg)
+    b = extract_features(0.1 * y, config=cfg)  # -20 dB
+    np.testing.assert_allclose(a, b, rtol=5e-3, atol=5e-3)
+
+
+def test_features_do_not_depend_on_the_file_sample_rate(tmp_path):
+    cfg = feature_config()
+    rows = []
+    for sr in (22050, 48000):
+        t = np.arange(sr) / sr
+        y = 0.3 * np.sign(np.sin(2 * np.pi * 150 * t)) * np.hanning(sr)  # rich spectrum
+        path = tmp_path / f"x{sr}.wav"
+        sf.write(path, y.astype(np.float32), sr, subtype="FLOAT")
+        rows.append(process_file(path, config=cfg)[0])
+    names = feature_names(cfg)
+    for n in ("f0_p50", "mfcc1_mean", "mfcc2_mean", "centroid_mean"):
+        i = names.index(n)
+        assert rows[0][i] == pytest.approx(rows[1][i], rel=0.05, abs=0.5), n
+
+
+def test_extraction_is_deterministic():
+    cfg = feature_config()
+    y = harmonic(200.0)
+    np.testing.assert_array_equal(extract_features(y, config=cfg), extract_features(y, config=cfg))
+
+
+def test_config_round_trip_and_checks():
+    cfg = feature_config("default")
+    assert FeatureConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(FeatureError, match="unknown feature set 'mfcc'; choose one of"):
+        feature_config("mfcc")
+    with pytest.raises(FeatureError, match=r"version 99, but this version of ser computes"):
+        FeatureConfig.from_dict({**cfg.to_dict(), "version": 99})
+    with pytest.raises(FeatureError, match="unknown parameters"):
+        feature_config("default", n_bogus=3)
+
+
+def test_stereo_input_is_refused_by_extract():
+    with pytest.raises(FeatureError, match="mono"):
+        extract_features(np.zeros((2, 16000), np.float32), config=feature_config())

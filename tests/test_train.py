@@ -1,0 +1,158 @@
+"""Training: actor-grouped folds, no leakage into training, and a real small training run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ser.models import load_model
+from ser.train import Dataset, fold_data, group_folds
+from ser.train.augment import apply_condition, draw_conditions
+from ser.train.cli import app
+
+runner = CliRunner()
+
+
+def toy_dataset(n_actors: int = 6, per_actor: int = 12, n_aug: int = 2) -> Dataset:
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(1, n_actors + 1), per_actor)
+    X = rng.normal(groups[:, None] * 10.0, 1.0, (len(groups), 5))
+    X_aug = np.stack([X + 100.0 * (c + 1) for c in range(n_aug)], axis=1)
+    y = np.array(["angry", "sad", "happy", "neutral"] * (len(groups) // 4))
+    return Dataset(X=X, y=y, groups=groups, paths=[f"f{i}" for i in range(len(y))], X_aug=X_aug)
+
+
+def test_folds_are_grouped_by_actor_and_cover_everything():
+    groups = np.repeat(np.arange(1, 25), 3)
+    masks = group_folds(groups, 6)
+    assert len(masks) == 6
+    np.testing.assert_array_equal(np.sum(masks, axis=0), 1)  # every row tested exactly once
+    for m in masks:
+        assert not set(groups[m]) & set(groups[~m])
+        assert {a % 2 for a in groups[m]} == {0, 1}  # male and female actors in each fold
+    with pytest.raises(ValueError, match="folds must be between 2"):
+        group_folds(groups, 25)
+
+
+@pytest.mark.parametrize("normalization", ["none", "corpus", "speaker"])
+def test_no_test_actor_data_reaches_training(normalization):
+    ds = toy_dataset()
+    test_mask = np.isin(ds.groups, [2, 5])
+    fd = fold_data(ds, test_mask, normalization=normalization)
+    # only training actors, clean + 2 augmented copies each, and nothing augmented in test
+    assert set(fd.groups_train) == {1, 3, 4, 6}
+    assert len(fd.X_train) == 3 * int((~test_mask).sum())
+    assert len(fd.X_test) == int(test_mask.sum())
+    # change everything about the test actors: training rows must not move at all
+    poisoned = Dataset(
+        X=ds.X.copy(), y=ds.y.copy(), groups=ds.groups, paths=ds.paths, X_aug=ds.X_aug.copy()
+    )
+    poisoned.X[test_mask] += 1e6
+    poisoned.X_aug[test_mask] -= 1e6
+    poisoned.y[test_mask] = "fearful"
+    fd2 = fold_data(poisoned, test_mask, normalization=normalization)
+    np.testing.assert_array_equal(fd.X_train, fd2.X_train)
+    np.testing.assert_array_equal(fd.y_train, fd2.y_train)
+
+
+def test_test_actors_are_normalised_with_their_own_statistics_only():
+    ds = toy_dataset()
+    test_mask = np.isin(ds.groups, [2, 5])
+    fd = fold_data(ds, test_mask, normalization="speaker")
+    for actor in (2, 5):
+        rows = fd.X_test[fd.groups_test == actor]
+        np.testing.assert_allclose(rows.mean(0), 0, atol=1e-9)
+    # the test part does not depend on the training actors either
+    other = Dataset(X=ds.X.copy(), y=ds.y, groups=ds.groups, paths=ds.paths, X_aug=ds.X_aug)
+    other.X[~test_mask] *= -3
+    np.testing.assert_array_equal(
+        fd.X_test, fold_data(other, test_mask, normalization="speaker").X_test
+    )
+
+
+def test_augmentation_is_reproducible_and_changes_the_signal():
+    conds = draw_conditions(7, 3, 4)
+    assert conds == draw_conditions(7, 3, 4)
+    assert conds != draw_conditions(7, 4, 4)
+    t = np.arange(16000) / 16000
+    y = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    for c in conds:
+        a = apply_condition(y, c, sr=16000, file_key="f")
+        b = apply_condition(y, c, sr=16000, file_key="f")
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == np.float32 and np.isfinite(a).all() and np.max(np.abs(a)) <= 1.0
+        assert abs(len(a) - len(y)) <= 0.11 * len(y)
+        assert not np.allclose(a[: len(y)], y[: len(a)])
+
+
+def test_unknown_emotion_lists_the_valid_ones(tmp_path):
+    res = runner.invoke(app, ["--data", str(tmp_path), "--subset", "neutral,joy"])
+    assert res.exit_code == 2
+    assert "unknown emotion(s) 'joy'; valid emotions: neutral, calm, happy" in res.output
+
+
+def test_no_ravdess_files_says_where_it_looked(tmp_path):
+    (tmp_path / "song.wav").write_bytes(b"")
+    res = runner.invoke(app, ["--data", str(tmp_path), "--out", str(tmp_path / "m.skops")])
+    assert res.exit_code == 2
+    assert f"no RAVDESS files found under '{tmp_path}'" in res.output
+
+
+def test_data_defaults_to_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("SER_DATA_DIR", str(tmp_path / "nowhere"))
+    res = runner.invoke(app, ["--out", str(tmp_path / "m.skops")])
+    assert res.exit_code == 2
+    assert "nowhere" in res.output and "does not exist" in res.output
+
+
+@pytest.mark.ravdess
+@pytest.mark.slow
+def test_real_training_run_on_four_actors(ravdess_dir, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for actor in (1, 2, 3, 4):  # links, not copies: the corpus stays in ../shared
+        (data / f"Actor_{actor:02d}").symlink_to(ravdess_dir / f"Actor_{actor:02d}")
+    out = tmp_path / "four.skops"
+    res = runner.invoke(
+        app,
+        [
+            "--data",
+            str(data),
+            "--subset",
+            "neutral,angry,sad,happy",
+            "--folds",
+            "2",
+            "--augment",
+            "1",
+            "--ensemble",
+            "2",
+            "--hidden",
+            "32",
+            "--jobs",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "Speaker-independent 2-fold cross-validation" in res.output
+    assert "UAR" in res.output and "true \\ predicted" in res.output
+    model = load_model(out)
+    assert model.classes == ["angry", "happy", "neutral", "sad"]
+    assert model.normalization == "speaker"
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training"]["files"] == 4 * (4 + 3 * 8)
+    assert card["classes"] == ["angry", "happy", "neutral", "sad"]
+    assert card["licence"].startswith("CC BY-NC-SA 4.0")
+    assert card["features"]["name"] == "default"
+    assert 0.0 <= card["evaluation"]["uar"]["mean_over_folds"] <= 1.0
+    assert card["evaluation"]["headline_metric"] == "uar"
+    assert "grouped by actor" in card["evaluation"]["protocol"]
+    from ser.models.model import sha256_file
+
+    assert card["sha256"] == sha256_file(out)
+    assert card["versions"]["scikit-learn"]

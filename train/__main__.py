@@ -1,0 +1,3 @@
+from ser.train.cli import app
+
+app(prog_name="ser-train")

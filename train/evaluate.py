@@ -1,0 +1,147 @@
+"""Speaker-independent evaluation: cross-validation folds grouped by actor.
+
+No actor is ever in both the training and the test part of a fold, and nothing computed
+from a test actor's data reaches training: augmented copies are added for training actors
+only, and normalisation statistics of a test actor come from that actor's own (unlabelled)
+features. :func:`fold_data` is the one place where a fold's matrices are assembled; the
+leakage test checks it directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ser.models.metrics import Scores, score
+from ser.models.normalize import normalize_groups
+
+from .dataset import Dataset
+
+__all__ = ["CVResult", "FoldData", "cross_validate", "fold_data", "group_folds"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FoldData:
+    """Training and test matrices of one fold, already normalised."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    groups_train: np.ndarray  # actor of each training row (augmented rows included)
+    X_test: np.ndarray
+    y_test: np.ndarray
+    groups_test: np.ndarray
+    test_index: np.ndarray  # rows of the dataset in the test part
+
+
+@dataclass
+class CVResult:
+    """Per-fold and pooled scores of one cross-validation run (one seed)."""
+
+    folds: list[Scores]
+    pooled: Scores
+    seed: int
+    predictions: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+
+    def summary(self) -> dict[str, Any]:
+        def ms(key: str) -> dict[str, float]:
+            v = np.array([getattr(f, key) for f in self.folds])
+            return {"mean": float(v.mean()), "std": float(v.std())}
+
+        return {
+            "seed": self.seed,
+            "uar": ms("uar"),
+            "accuracy": ms("accuracy"),
+            "macro_f1": ms("macro_f1"),
+            "pooled": self.pooled.to_dict(),
+        }
+
+
+def group_folds(groups: np.ndarray, n_folds: int) -> list[np.ndarray]:
+    """Split the distinct groups into ``n_folds`` folds, deterministically.
+
+    Groups are sorted and dealt out in consecutive pairs, round-robin (RAVDESS actors 1..24
+    in 6 folds: {1,2,13,14}, {3,4,15,16}, ...), so each fold has as many odd (male) as even
+    (female) actors. Returns, for each fold, the boolean mask of test rows.
+    """
+    uniq = np.unique(groups)
+    if n_folds < 2 or n_folds > len(uniq):
+        raise ValueError(
+            f"folds must be between 2 and the number of speakers ({len(uniq)}), got {n_folds}"
+        )
+    fold_of = (np.arange(len(uniq)) // 2) % n_folds
+    if len(uniq) < 2 * n_folds:  # too few groups for pairs: one group at a time
+        fold_of = np.arange(len(uniq)) % n_folds
+    return [np.isin(groups, uniq[fold_of == i]) for i in range(n_folds)]
+
+
+def fold_data(ds: Dataset, test_mask: np.ndarray, *, normalization: str) -> FoldData:
+    """Assemble one fold: clean + augmented rows of training actors, clean rows of test ones.
+
+    Normalisation groups: each training actor's clean rows form a group, and so does each
+    augmented copy of that actor (one simulated recording channel); each test actor's clean
+    rows form a group. In ``corpus`` mode the groups are the whole training part (per copy)
+    and the whole test part.
+    """
+    train_idx = np.flatnonzero(~test_mask)
+    test_idx = np.flatnonzero(test_mask)
+    Xs = [ds.X[train_idx]]
+    ys = [ds.y[train_idx]]
+    gs = [ds.groups[train_idx]]
+    norm_keys: list[Any] = [f"clean:{g}" for g in ds.groups[train_idx]]
+    if ds.X_aug is not None:
+        for c in range(ds.X_aug.shape[1]):
+            Xs.append(ds.X_aug[train_idx, c])
+            ys.append(ds.y[train_idx])
+            gs.append(ds.groups[train_idx])
+            norm_keys += [f"aug{c}:{g}" for g in ds.groups[train_idx]]
+    X_train = np.concatenate(Xs)
+    test_keys: list[Any] = [f"test:{g}" for g in ds.groups[test_idx]]
+    if normalization == "corpus":
+        norm_keys = [k.split(":")[0] for k in norm_keys]
+        test_keys = ["test"] * len(test_idx)
+    if normalization != "none":
+        X_train, _ = normalize_groups(X_train, norm_keys, mode="speaker", min_size=1)
+        X_test, _ = normalize_groups(ds.X[test_idx], test_keys, mode="speaker", min_size=1)
+    else:
+        X_test = ds.X[test_idx]
+    return FoldData(
+        X_train=X_train,
+        y_train=np.concatenate(ys),
+        groups_train=np.concatenate(gs),
+        X_test=X_test,
+        y_test=ds.y[test_idx],
+        groups_test=ds.groups[test_idx],
+        test_index=test_idx,
+    )
+
+
+def cross_validate(
+    ds: Dataset,
+    make_estimator: Callable[[int], Any],
+    *,
+    classes: Sequence[str],
+    n_folds: int = 6,
+    normalization: str = "speaker",
+    seed: int = 0,
+    on_fold: Callable[[int, Scores], None] | None = None,
+) -> CVResult:
+    """Cross-validate ``make_estimator(seed)`` with folds grouped by actor."""
+    pred = np.empty(len(ds.y), dtype=object)
+    folds: list[Scores] = []
+    for i, test_mask in enumerate(group_folds(ds.groups, n_folds)):
+        fd = fold_data(ds, test_mask, normalization=normalization)
+        est = make_estimator(seed).fit(fd.X_train, fd.y_train)
+        p = est.predict(fd.X_test)
+        pred[fd.test_index] = p
+        s = score(fd.y_test, p, classes)
+        folds.append(s)
+        logger.info("fold %d: UAR %.3f", i + 1, s.uar)
+        if on_fold is not None:
+            on_fold(i, s)
+    return CVResult(folds=folds, pooled=score(ds.y, pred, classes), seed=seed, predictions=pred)
