@@ -366,14 +366,17 @@ def _one_blas_thread() -> Any:
         try:
             from threadpoolctl import ThreadpoolController
 
-            ctl = ThreadpoolController()
+            ctl = ThreadpoolController().select(user_api="blas")
+            # already single-threaded (a joblib worker): nothing to do on every call
+            if all(lib.num_threads == 1 for lib in ctl.lib_controllers):
+                ctl = None
         except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
             ctl = None
         _BLAS_STATE[:] = [ctl, len(sys.modules)]
     ctl = _BLAS_STATE[0]
     if ctl is None:
         return contextlib.nullcontext()
-    return ctl.limit(limits=1, user_api="blas")
+    return ctl.limit(limits=1)
 
 
 def _default_features(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:
