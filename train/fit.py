@@ -282,4 +282,8 @@ def _versions() -> dict[str, str]:
 
 
 def command_line() -> str:
-    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    """The command as the user would type it (``python -m ser.train`` shows as ser-train)."""
+    prog = Path(sys.argv[0]).name
+    if prog in ("__main__.py", "cli.py", ""):
+        prog = "ser-train"
+    return " ".join([prog, *sys.argv[1:]])
