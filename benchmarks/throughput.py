@@ -21,7 +21,9 @@ page cache is warmed by reading every file once before timing. ``--jobs 1`` runs
 process, ``--jobs 2`` in joblib ``Parallel(n_jobs=2, backend="loky")`` workers that are
 started once and reused for every chunk. All variants run with one BLAS thread per process
 (joblib's loky workers do this by themselves; for ``--jobs 1`` this script sets it), so the
-seeds' recipe is not slowed down by BLAS threads fighting over the cores.
+seeds' recipe is not slowed down by BLAS threads fighting over the cores; ``--blas-default``
+leaves the thread count alone instead (``--jobs 1`` only; results go to
+``throughput_blas_default.json``).
 
 Prints files/s, seconds of audio per second, per-core figures, the ratios (a)/(b) and
 (a)/(c), the ``--jobs 2``/``--jobs 1`` scaling, and peak RSS (main process and workers);
@@ -138,7 +140,7 @@ def _chunks(files: list[str], size: int) -> list[list[str]]:
 
 
 def bench_jobs(
-    files: list[str], jobs: int, chunk: int, warm: str
+    files: list[str], jobs: int, chunk: int, warm: str, blas_default: bool = False
 ) -> tuple[dict[str, float], dict[str, int], dict[str, Any]]:
     """Seconds per variant (summed over chunks), errors, and memory for one ``jobs`` value."""
     seconds = dict.fromkeys(VARIANTS, 0.0)
@@ -151,9 +153,10 @@ def bench_jobs(
             run_files(v, [warm])
         # one BLAS thread, as in a loky worker; applied after the warm-up has loaded every
         # BLAS library (librosa brings scipy's own OpenBLAS in lazily)
-        from threadpoolctl import threadpool_limits
+        if not blas_default:
+            from threadpoolctl import threadpool_limits
 
-        threadpool_limits(1, user_api="blas")
+            threadpool_limits(1, user_api="blas")
         for i, ch in enumerate(chunks):
             for v in VARIANTS[i % 3 :] + VARIANTS[: i % 3]:
                 r = run_files(v, ch)
@@ -197,6 +200,12 @@ def main() -> int:
         default=24,
         help="files per chunk and worker; the variants alternate every chunk",
     )
+    ap.add_argument(
+        "--blas-default",
+        action="store_true",
+        help="--jobs 1: leave BLAS at its default thread count (the seeds' recipe as it runs "
+        "out of the box; ser caps its own calls at one thread)",
+    )
     args = ap.parse_args()
     jobs_list = [int(j) for j in args.jobs.split(",") if j.strip()]
 
@@ -217,7 +226,7 @@ def main() -> int:
     results: dict[str, Any] = {}
     for jobs in jobs_list:
         t0 = time.perf_counter()
-        seconds, errors, mem = bench_jobs(files, jobs, args.chunk, files[0])
+        seconds, errors, mem = bench_jobs(files, jobs, args.chunk, files[0], args.blas_default)
         per: dict[str, Any] = {}
         for v in VARIANTS:
             fps = len(files) / seconds[v]
@@ -274,14 +283,14 @@ def main() -> int:
     for k, ok in bars.items():
         print(f"bar {k}: {'PASS' if ok else 'FAIL'}")
     path = write_results(
-        "throughput",
+        "throughput_blas_default" if args.blas_default else "throughput",
         {
             "machine": m,
             "data": args.data,
             "files": len(files),
             "audio_s": round(audio_s, 1),
             "chunk_per_worker": args.chunk,
-            "blas_threads_per_process": 1,
+            "blas_threads_per_process": "default (jobs 1)" if args.blas_default else 1,
             "results": results,
             "scaling_jobs2_over_jobs1": scaling,
             "bars": bars,

@@ -156,3 +156,51 @@ def test_real_training_run_on_four_actors(ravdess_dir, tmp_path):
 
     assert card["sha256"] == sha256_file(out)
     assert card["versions"]["scikit-learn"]
+
+
+class _Recorder:
+    """A classifier that remembers the rows it was fitted on; ``good`` ones learn column 1."""
+
+    seen: list[np.ndarray] = []
+
+    def __init__(self, good: bool) -> None:
+        self.good = good
+
+    def fit(self, X, y):
+        _Recorder.seen.append(X[:, 0].copy())
+        from sklearn.dummy import DummyClassifier
+        from sklearn.tree import DecisionTreeClassifier
+
+        self.clf = DecisionTreeClassifier(random_state=0) if self.good else DummyClassifier()
+        self.clf.fit(X[:, 1:], y)
+        return self
+
+    def predict(self, X):
+        return self.clf.predict(X[:, 1:])
+
+
+def test_nested_cv_picks_the_better_candidate_without_seeing_test_actors():
+    from ser.train import cross_validate
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(1, 13), 8)
+    y = np.array(["angry", "sad"] * 48)
+    X = np.column_stack([groups * 1.0, (y == "angry") + rng.normal(0, 0.1, len(y))])
+    ds = Dataset(X=X, y=y, groups=groups, paths=[""] * len(y))
+    _Recorder.seen = []
+    res = cross_validate(
+        ds,
+        [lambda s: _Recorder(False), lambda s: _Recorder(True)],
+        classes=["angry", "sad"],
+        n_folds=3,
+        normalization="none",
+        inner_folds=2,
+    )
+    assert res.chosen == [1, 1, 1]
+    assert res.pooled.uar > 0.9
+    # 3 outer folds x (2 candidates x 2 inner folds + 1 outer fit)
+    assert len(_Recorder.seen) == 3 * 5
+    for k, test_mask in enumerate(group_folds(groups, 3)):
+        test_actors = set(groups[test_mask])
+        for fitted in _Recorder.seen[k * 5 : (k + 1) * 5]:
+            assert not set(fitted.astype(int)) & test_actors

@@ -78,6 +78,14 @@ def main(
         int,
         typer.Option(min=1, help="MLPs with different seeds, averaged.", rich_help_panel=_MODEL),
     ] = 3,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            help="Choose hidden sizes, alpha, learning rate and early stopping by nested "
+            "actor-grouped cross-validation (slow: about 5x16 extra fits).",
+            rich_help_panel=_MODEL,
+        ),
+    ] = False,
     folds: Annotated[
         int,
         typer.Option(min=2, help="Cross-validation folds, grouped by actor.", rich_help_panel=_RUN),
@@ -136,6 +144,7 @@ def main(
             hidden=hidden,
             alpha=alpha,
             ensemble=ensemble,
+            tune=tune,
             folds=folds,
             repeat=repeat,
             evaluate=evaluate,

@@ -21,7 +21,15 @@ from ser.models.normalize import normalize_groups
 
 from .dataset import Dataset
 
-__all__ = ["CVResult", "FoldData", "cross_validate", "fold_data", "group_folds"]
+__all__ = [
+    "CVResult",
+    "FoldData",
+    "cross_validate",
+    "fold_data",
+    "group_folds",
+    "select_candidate",
+    "subset_dataset",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +55,7 @@ class CVResult:
     pooled: Scores
     seed: int
     predictions: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    chosen: list[int] = field(default_factory=list)  # candidate picked per fold (nested CV)
 
     def summary(self) -> dict[str, Any]:
         def ms(key: str) -> dict[str, float]:
@@ -59,6 +68,7 @@ class CVResult:
             "accuracy": ms("accuracy"),
             "macro_f1": ms("macro_f1"),
             "pooled": self.pooled.to_dict(),
+            **({"chosen_candidate_per_fold": self.chosen} if self.chosen else {}),
         }
 
 
@@ -121,22 +131,76 @@ def fold_data(ds: Dataset, test_mask: np.ndarray, *, normalization: str) -> Fold
     )
 
 
+def subset_dataset(ds: Dataset, mask: np.ndarray) -> Dataset:
+    """The rows of ``ds`` selected by ``mask`` (with their augmented copies)."""
+    return Dataset(
+        X=ds.X[mask],
+        y=ds.y[mask],
+        groups=ds.groups[mask],
+        paths=[p for p, m in zip(ds.paths, mask) if m],
+        X_aug=None if ds.X_aug is None else ds.X_aug[mask],
+    )
+
+
+def select_candidate(
+    ds: Dataset,
+    candidates: Sequence[Callable[[int], Any]],
+    *,
+    classes: Sequence[str],
+    n_folds: int,
+    normalization: str,
+    seed: int,
+) -> tuple[int, list[float]]:
+    """Index of the candidate with the best mean UAR in an actor-grouped CV of ``ds``."""
+    means = []
+    for make in candidates:
+        uars = []
+        for test_mask in group_folds(ds.groups, n_folds):
+            fd = fold_data(ds, test_mask, normalization=normalization)
+            est = make(seed).fit(fd.X_train, fd.y_train)
+            uars.append(score(fd.y_test, est.predict(fd.X_test), classes).uar)
+        means.append(float(np.mean(uars)))
+    return int(np.argmax(means)), means
+
+
 def cross_validate(
     ds: Dataset,
-    make_estimator: Callable[[int], Any],
+    make_estimator: Callable[[int], Any] | Sequence[Callable[[int], Any]],
     *,
     classes: Sequence[str],
     n_folds: int = 6,
     normalization: str = "speaker",
     seed: int = 0,
+    inner_folds: int = 3,
+    select_with: Sequence[Callable[[int], Any]] | None = None,
     on_fold: Callable[[int, Scores], None] | None = None,
 ) -> CVResult:
-    """Cross-validate ``make_estimator(seed)`` with folds grouped by actor."""
+    """Cross-validate ``make_estimator(seed)`` with folds grouped by actor.
+
+    With a sequence of estimator factories, the evaluation is nested: in each outer fold an
+    inner ``inner_folds``-fold CV over the *training actors only* picks the candidate, which
+    is then fitted on the whole training part and scored on the test actors. ``select_with``
+    (same length) gives cheaper stand-ins for the inner CV, e.g. single MLPs for ensembles.
+    """
+    candidates = [make_estimator] if callable(make_estimator) else list(make_estimator)
     pred = np.empty(len(ds.y), dtype=object)
     folds: list[Scores] = []
+    chosen: list[int] = []
     for i, test_mask in enumerate(group_folds(ds.groups, n_folds)):
+        best = 0
+        if len(candidates) > 1:
+            best, means = select_candidate(
+                subset_dataset(ds, ~test_mask),
+                select_with or candidates,
+                classes=classes,
+                n_folds=inner_folds,
+                normalization=normalization,
+                seed=seed,
+            )
+            chosen.append(best)
+            logger.info("fold %d: inner UARs %s, chose candidate %d", i + 1, means, best)
         fd = fold_data(ds, test_mask, normalization=normalization)
-        est = make_estimator(seed).fit(fd.X_train, fd.y_train)
+        est = candidates[best](seed).fit(fd.X_train, fd.y_train)
         p = est.predict(fd.X_test)
         pred[fd.test_index] = p
         s = score(fd.y_test, p, classes)
@@ -144,4 +208,6 @@ def cross_validate(
         logger.info("fold %d: UAR %.3f", i + 1, s.uar)
         if on_fold is not None:
             on_fold(i, s)
-    return CVResult(folds=folds, pooled=score(ds.y, pred, classes), seed=seed, predictions=pred)
+    return CVResult(
+        folds=folds, pooled=score(ds.y, pred, classes), seed=seed, predictions=pred, chosen=chosen
+    )

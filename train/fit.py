@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,16 @@ from ser.models.normalize import NORMALIZATIONS, GroupStats
 
 from .augment import draw_conditions
 from .dataset import Dataset, extract_dataset, list_ravdess
-from .evaluate import CVResult, cross_validate
+from .evaluate import CVResult, cross_validate, select_candidate
 
-__all__ = ["MLPSettings", "TrainResult", "make_estimator", "train_model", "write_card"]
+__all__ = [
+    "TUNE_GRID",
+    "MLPSettings",
+    "TrainResult",
+    "make_estimator",
+    "train_model",
+    "write_card",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +64,16 @@ class MLPSettings:
             "early_stopping": self.early_stopping,
             "ensemble": self.ensemble,
         }
+
+
+#: Candidates of ``--tune`` (nested CV): hidden sizes, L2 penalty, learning rate, early stopping.
+TUNE_GRID: tuple[MLPSettings, ...] = (
+    MLPSettings(hidden=(256,), alpha=1.0),
+    MLPSettings(hidden=(256,), alpha=0.1),
+    MLPSettings(hidden=(512,), alpha=1.0),
+    MLPSettings(hidden=(256, 128), alpha=1.0),
+    MLPSettings(hidden=(256,), alpha=1.0, learning_rate_init=3e-4, early_stopping=True),
+)
 
 
 def make_estimator(settings: MLPSettings, seed: int) -> Any:
@@ -125,6 +142,7 @@ def train_model(
     settings: MLPSettings | None = None,
     include_song: bool = False,
     evaluate: bool = True,
+    tune: bool = False,
     name: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     on_fold: Callable[[int, int, Scores], None] | None = None,
@@ -145,6 +163,11 @@ def train_model(
     normalization : {"none", "corpus", "speaker"}
     augment : int >= 0
         Augmented copies of each training file (simulated recording channels).
+    tune : bool
+        Choose the classifier's hyperparameters from :data:`TUNE_GRID` by nested
+        actor-grouped CV (inner folds over the training actors of each outer fold); the final
+        model uses the candidate that wins a CV over all actors. The ensemble size of
+        ``settings`` applies to the chosen candidate.
     on_progress : callable(done, total), optional
         Called as feature extraction advances.
     on_fold : callable(seed_index, fold_index, scores), optional
@@ -173,6 +196,10 @@ def train_model(
     ds = extract_dataset(files, config=config, conditions=conditions, jobs=jobs, on_progress=tick)
     classes = [e for e in EMOTIONS if e in set(ds.y)]
 
+    grid = [replace(g, ensemble=settings.ensemble) for g in TUNE_GRID] if tune else [settings]
+    outer = [lambda s, st=st: make_estimator(st, s) for st in grid]
+    inner = [lambda s, st=st: make_estimator(replace(st, ensemble=1), s) for st in grid]
+
     cv: list[CVResult] = []
     if evaluate:
         for r in range(repeat):
@@ -184,14 +211,21 @@ def train_model(
             cv.append(
                 cross_validate(
                     ds,
-                    lambda s: make_estimator(settings, s),
+                    outer if tune else outer[0],
                     classes=classes,
                     n_folds=folds,
                     normalization=normalization,
                     seed=seed + r,
+                    select_with=inner,
                     on_fold=fold_cb,
                 )
             )
+    if tune:
+        best, _ = select_candidate(
+            ds, inner, classes=classes, n_folds=folds, normalization=normalization, seed=seed
+        )
+        settings = grid[best]
+        logger.info("tuning chose %s", settings)
 
     # final model: every file (and its augmented copies), normalised as in the folds
     X_all, y_all = _all_rows(ds, normalization)
@@ -209,6 +243,7 @@ def train_model(
             "augment": augment,
             "seed": seed,
             "classifier": settings.to_dict(),
+            "tuned": tune,
         },
     )
     return TrainResult(

@@ -42,6 +42,7 @@ def run_training(
     hidden: str,
     alpha: float,
     ensemble: int,
+    tune: bool,
     folds: int,
     repeat: int,
     evaluate: bool,
@@ -106,6 +107,7 @@ def run_training(
             settings=settings,
             include_song=include_song,
             evaluate=evaluate,
+            tune=tune,
             name=out.stem,
             on_progress=on_progress,
             on_fold=on_fold if evaluate else None,
@@ -117,6 +119,8 @@ def run_training(
     )
     if evaluate:
         _print_evaluation(result, folds)
+    if tune:
+        typer.echo(f"Final model: {result.model.meta['classifier']} (chosen by CV over all actors)")
     sha = _save(result, out, command_line())
     typer.echo(f"Saved {out} (sha256 {sha[:12]}...) and {out.with_suffix('.json')}")
     return 0
@@ -137,6 +141,17 @@ def _print_evaluation(result: TrainResult, folds: int) -> None:
                 f"; pooled {m['pooled_mean_over_seeds']:.3f} ± {m['std_over_seeds']:.3f} over seeds"
             )
         typer.echo(line)
+    if cv[0].chosen:
+        from .fit import TUNE_GRID
+
+        typer.echo(
+            "Nested CV chose, per outer fold: "
+            + "; ".join(
+                f"{i + 1}: hidden {TUNE_GRID[c].hidden} alpha {TUNE_GRID[c].alpha}"
+                f"{' early-stopping' if TUNE_GRID[c].early_stopping else ''}"
+                for i, c in enumerate(cv[0].chosen)
+            )
+        )
     typer.echo("\nPer-class recall and confusion matrix (pooled over folds, first seed):")
     typer.echo(format_confusion(cv[0].pooled))
     if len(cv) > 1:
