@@ -16,8 +16,10 @@ B  the bare extraction of the throughput benchmark's (a): ``process_file(path,
 Throughput ratio = B wall / E wall (bar: at least 0.90). Then one in-process
 ``ser.annotate.annotate_to_file`` run per ``--jobs`` with timers wrapped around the walk,
 model loading, prediction and table writing gives the breakdown of where E's extra time goes
-(the rest of the run is extraction plus scheduling). With ``--files N`` a temporary folder of
-symbolic links to N stratified files stands in for the corpus. Writes
+(the rest of the run is extraction plus scheduling; with ``--jobs 1`` the worker task runs in
+this process, so the time spent writing its crash-marker files is timed too). With
+``--files N`` a temporary folder of symbolic links to N stratified files stands in for the
+corpus. Writes
 ``benchmarks/results/end_to_end.json``; uses the bundled ``ravdess8`` model when present, else
 a throwaway model of the same input width (see ``_common.bench_model``).
 """
@@ -110,6 +112,13 @@ def _breakdown(data: str, jobs: int, model: str, out: str) -> dict[str, float]:
 
         api.find_audio_files = wrapper
 
+    try:  # the worker task's crash markers (in this process only with jobs=1)
+        import ser.annotate.worker as worker
+
+        timed(worker, "_mark", "markers")
+        timed(worker, "_unmark", "markers")
+    except ImportError:
+        pass
     timed(api, "_load_model", "model_load")
     timed_walk()
     timed(pipeline.Predictor, "add", "predict_add")
