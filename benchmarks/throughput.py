@@ -67,8 +67,21 @@ def run_files(variant: str, paths: list[str]) -> dict[str, Any]:
         "pid": os.getpid(),
         "seconds": dt,
         "errors": errors,
-        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        # VmHWM, not ru_maxrss: a loky worker is forked from this process and then exec'd,
+        # and ru_maxrss keeps the size of the forked image from before the exec
+        "maxrss_mib": _vmhwm_mib(),
     }
+
+
+def _vmhwm_mib() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _a_default(path: str) -> Any:

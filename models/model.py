@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -110,7 +109,7 @@ def save_model(model: Model, path: str | os.PathLike[str]) -> str:
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "estimator": model.estimator,
+        "estimator": _without_training_state(model.estimator),
         "features": model.features.to_dict(),
         "normalization": model.normalization,
         "train_stats": None if model.train_stats is None else model.train_stats.to_dict(),
@@ -121,6 +120,22 @@ def save_model(model: Model, path: str | os.PathLike[str]) -> str:
     sio.dump(payload, tmp)
     os.replace(tmp, path)
     return sha256_file(path)
+
+
+def _without_training_state(estimator: Any) -> Any:
+    """A copy without what only further training needs (MLP optimiser moments: 2/3 of the
+    file); predictions are unchanged and the caller's estimator is left as it was."""
+    import copy
+
+    lean = copy.deepcopy(estimator)
+    stack = [lean]
+    while stack:
+        est = stack.pop()
+        stack.extend(step for _, step in getattr(est, "steps", []))
+        stack.extend(getattr(est, "estimators_", []))
+        if hasattr(est, "_optimizer"):
+            est._optimizer = None
+    return lean
 
 
 def load_model(path: str | os.PathLike[str]) -> Model:
@@ -137,18 +152,18 @@ def load_model(path: str | os.PathLike[str]) -> Model:
     spath = os.fspath(path)
     if not os.path.isfile(spath):
         raise ModelError(f"{spath}: model file not found")
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     try:
-        untrusted = sio.get_untrusted_types(file=spath)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{spath}: not a valid ser model file ({_short(exc)})") from None
-    extra = sorted(set(untrusted) - set(TRUSTED_TYPES))
-    if extra:
+        # skops builds its node tree and checks every type against the list *before* it
+        # constructs anything, so nothing in an untrusted file runs.
+        payload = sio.load(spath, trusted=list(TRUSTED_TYPES))
+    except UntrustedTypesFoundException:
+        extra = sorted(set(sio.get_untrusted_types(file=spath)) - set(TRUSTED_TYPES))
         raise ModelError(
             f"{spath}: refusing to load a model that contains untrusted types: {', '.join(extra)}"
-        )
-    try:
-        payload = sio.load(spath, trusted=list(untrusted))
-    except Exception as exc:  # skops raises many kinds on corrupt archives
+        ) from None
+    except Exception as exc:  # skops raises many kinds on corrupt or foreign archives
         raise ModelError(f"{spath}: not a valid ser model file ({_short(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelError(f"{spath}: a skops file, but not a ser model")
