@@ -7,7 +7,8 @@ The ``models/`` folder of ``--rev`` is extracted (``git archive``) into a tempor
 on the same files, interleaved chunk by chunk. The old revision is timed twice: as it runs
 by default (BLAS with its default thread count: that is what a user of it got with
 ``--jobs 1``) and capped at one BLAS thread (as in a loky worker). Also timed, in fresh
-subprocesses: the start-up of a worker (import + first file), for both revisions. Prints
+subprocesses: the start-up of a worker (import + first file), for both revisions; and the
+features alone (``extract_features`` on audio decoded once), interleaved too. Prints
 ms/file and speedups and writes ``benchmarks/results/compare_revisions.json``.
 """
 
@@ -102,6 +103,28 @@ def main() -> int:
             for p in chunk:
                 variants[name](p)
             spent[name] += time.perf_counter() - t0
+    # features alone, on audio decoded once (the same arrays for both revisions)
+    audio = [new.load_audio(p)[0] for p in files]
+    feats = {
+        "features_old_one_blas_thread": lambda y: old_one_features(y),
+        "features_new": lambda y: new.extract_features(y, config=cfg_new),
+    }
+
+    def old_one_features(y: Any) -> Any:
+        with ctl.limit(limits=1, user_api="blas"):
+            return old.extract_features(y, config=cfg_old)
+
+    for name in feats:
+        spent[name] = 0.0
+    fnames = list(feats)
+    for i in range(0, len(audio), args.chunk):
+        chunk = audio[i : i + args.chunk]
+        k = (i // args.chunk) % 2
+        for name in fnames[k:] + fnames[:k]:
+            t0 = time.perf_counter()
+            for y in chunk:
+                feats[name](y)
+            spent[name] += time.perf_counter() - t0
     ms = {k: round(1000 * v / len(files), 2) for k, v in spent.items()}
 
     starts: dict[str, list[list[float]]] = {"old": [], "new": []}
@@ -126,13 +149,16 @@ def main() -> int:
         f"  speedup: {sp1:.2f}x against the old code as it ran, "
         f"{sp2:.2f}x against it with one BLAS thread"
     )
+    sp3 = ms["features_old_one_blas_thread"] / ms["features_new"]
+    print(f"  features alone (decoded audio, one BLAS thread for the old code): {sp3:.2f}x")
     for k, v in startup.items():
         print(f"  worker start-up {k}: import {v['import_s']:.3f} s, "
               f"first file {v['first_file_s']:.3f} s")  # fmt: skip
     path = write_results("compare_revisions", {
         "machine": m, "rev": args.rev, "files": len(files), "identical_sample": same,
         "ms_per_file": ms, "speedup_vs_old_default": round(sp1, 2),
-        "speedup_vs_old_one_blas_thread": round(sp2, 2), "startup": startup,
+        "speedup_vs_old_one_blas_thread": round(sp2, 2),
+        "speedup_features_alone": round(sp3, 2), "startup": startup,
         "loadavg_end": list(os.getloadavg()),
     })  # fmt: skip
     print(f"wrote {path}")
