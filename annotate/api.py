@@ -189,7 +189,13 @@ def annotate_to_file(
     frame = store.to_frame(compare=plan.compare)
     write_table(frame, sout, metadata=plan.metadata, overwrite=overwrite)
     seconds = time.perf_counter() - t0
-    comparison = compare_ravdess(frame, classes=plan.model.classes) if plan.compare else None
+    comparison = (
+        compare_ravdess(
+            frame, classes=plan.model.classes, training_actors=plan.model.meta.get("actors")
+        )
+        if plan.compare
+        else None
+    )
     summary = RunSummary(sout, store.n, store.n_ok, store.n_errors, seconds, plan.mode, comparison)
     logger.info(
         "wrote %s: %d files, %d ok, %d errors in %.1f s",

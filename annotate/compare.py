@@ -34,13 +34,19 @@ class Comparison:
     unknown_emotions: tuple[str, ...]
     classes: tuple[str, ...]
     scores: Scores | None  # None when no row could be scored
+    n_seen_in_training: int = 0  # scored files by actors the model was trained on
 
     @property
     def n_scored(self) -> int:
         return 0 if self.scores is None else self.scores.n
 
 
-def compare_ravdess(table: pd.DataFrame, *, classes: Sequence[str] | None = None) -> Comparison:
+def compare_ravdess(
+    table: pd.DataFrame,
+    *,
+    classes: Sequence[str] | None = None,
+    training_actors: Sequence[int] | None = None,
+) -> Comparison:
     """Score the ``emotion`` column of an annotation table against RAVDESS file-name labels.
 
     Parameters
@@ -50,6 +56,9 @@ def compare_ravdess(table: pd.DataFrame, *, classes: Sequence[str] | None = None
         ``status``, ``emotion``, ``true_emotion``), or one read back from a file.
     classes : sequence of str, optional
         The model's classes, in its order; by default read from the ``prob_*`` columns.
+    training_actors : sequence of int, optional
+        RAVDESS actors the model was trained on (``model.meta["actors"]``); scored files by
+        them are counted, because their figures are not speaker-independent.
     """
     if classes is None:
         classes = [c[len("prob_") :] for c in table.columns if c.startswith("prob_")]
@@ -62,6 +71,9 @@ def compare_ravdess(table: pd.DataFrame, *, classes: Sequence[str] | None = None
     unknown = labelled & ok & ~known
     y_true = truth[scored].astype(str).tolist()
     y_pred = table["emotion"][scored].astype(str).tolist()
+    seen = 0
+    if training_actors and "actor" in table.columns:
+        seen = int(table["actor"][scored].isin(list(training_actors)).fillna(False).sum())
     return Comparison(
         n_files=len(table),
         n_unlabelled=int((~labelled).sum()),
@@ -70,6 +82,7 @@ def compare_ravdess(table: pd.DataFrame, *, classes: Sequence[str] | None = None
         unknown_emotions=tuple(sorted(set(truth[unknown].astype(str)))),
         classes=classes,
         scores=score(y_true, y_pred, classes) if y_true else None,
+        n_seen_in_training=seen,
     )
 
 
@@ -89,5 +102,11 @@ def format_comparison(cmp: Comparison) -> str:
     if cmp.scores is None:
         lines.append("No file could be scored.")
         return "\n".join(lines)
+    if cmp.n_seen_in_training:
+        lines.append(
+            f"  Note: {cmp.n_seen_in_training} of the {cmp.n_scored} scored files are by actors "
+            "the model was trained on, so these are training-set figures, not "
+            "speaker-independent ones (the model card has cross-validated figures)"
+        )
     lines += ["", format_scores(cmp.scores), "", format_confusion(cmp.scores)]
     return "\n".join(lines)

@@ -218,3 +218,24 @@ def test_real_subprocess(tmp_path, write_audio, tiny_model_path, how):
     assert "Traceback" not in proc.stderr
     table = pd.read_csv(tmp_path / "labels.csv")
     assert table["status"].tolist() == ["ok", "error"]
+
+
+def test_compare_warns_when_files_were_in_training():
+    import pandas as pd
+
+    from ser.annotate.compare import compare_ravdess, format_comparison
+
+    table = pd.DataFrame(
+        {
+            "path": ["a", "b"],
+            "status": ["ok", "ok"],
+            "emotion": ["sad", "angry"],
+            "true_emotion": ["sad", "sad"],
+            "actor": pd.array([1, 2], dtype="Int32"),
+            "prob_angry": [0.1, 0.9],
+            "prob_sad": [0.9, 0.1],
+        }
+    )
+    text = format_comparison(compare_ravdess(table, training_actors=[2, 3]))
+    assert "1 of the 2 scored files are by actors the model was trained on" in text
+    assert "trained on" not in format_comparison(compare_ravdess(table, training_actors=[5]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -161,7 +162,7 @@ def test_real_training_run_on_four_actors(ravdess_dir, tmp_path):
 class _Recorder:
     """A classifier that remembers the rows it was fitted on; ``good`` ones learn column 1."""
 
-    seen: list[np.ndarray] = []
+    seen: ClassVar[list[np.ndarray]] = []
 
     def __init__(self, good: bool) -> None:
         self.good = good
