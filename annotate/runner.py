@@ -78,7 +78,9 @@ def extract_files(
             os.mkdir(marker_dir)
             received: set[int] = set()
             try:
-                for res in _parallel(pending, replace(ctx, marker_dir=marker_dir), n_jobs):
+                # markers only matter in worker processes; n_jobs=1 runs in this one
+                round_ctx = replace(ctx, marker_dir=marker_dir if n_jobs > 1 else None)
+                for res in _parallel(pending, round_ctx, n_jobs):
                     received.add(res.index)
                     yield res
                 break

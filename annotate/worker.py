@@ -111,23 +111,31 @@ def _error_with_header(index: int, path: str, reason: str) -> FileResult:
         return FileResult(index, "error", reason)
 
 
-def _mark(marker_dir: str | None, index: int) -> str | None:
+# One open marker file per worker process and folder: marking a file is then a single
+# pwrite of a fixed-width record, with no open/close per file.
+_MARKER_FDS: dict[str, int] = {}
+_MARK_WIDTH = 20
+
+
+def _mark(marker_dir: str | None, index: int) -> int | None:
     if marker_dir is None:
         return None
-    marker = os.path.join(marker_dir, str(os.getpid()))
+    fd = _MARKER_FDS.get(marker_dir)
     try:
-        with open(marker, "w") as f:
-            f.write(str(index))
+        if fd is None:
+            path = os.path.join(marker_dir, str(os.getpid()))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            _MARKER_FDS[marker_dir] = fd
+        os.pwrite(fd, str(index).ljust(_MARK_WIDTH).encode(), 0)
     except OSError:  # e.g. a remote worker that does not see the parent's folder
         return None
-    return marker
+    return fd
 
 
-def _unmark(marker: str | None) -> None:
-    if marker is not None:
+def _unmark(fd: int | None) -> None:
+    if fd is not None:
         try:
-            with open(marker, "w"):
-                pass
+            os.pwrite(fd, b" " * _MARK_WIDTH, 0)
         except OSError:
             pass
 
