@@ -307,8 +307,10 @@ def write_card(
 
 
 def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("ser", "scikit-learn", "numpy", "scipy", "librosa", "soundfile", "soxr", "skops"):
+    from ser.models.version import __version__
+
+    out = {"python": platform.python_version(), "ser": __version__}
+    for pkg in ("scikit-learn", "numpy", "scipy", "librosa", "soundfile", "soxr", "skops"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
