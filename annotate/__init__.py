@@ -12,8 +12,9 @@ work starts.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ser.models._lazy import lazy_exports
 
 # Imported from their submodules on first use (PEP 562): `ser-annotate --help` must not pay
 # for numpy, pandas or joblib.
@@ -37,18 +38,7 @@ if TYPE_CHECKING:
     from .table import columns, read_metadata
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ser.annotate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
-
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 __all__ = [
     "WORKER_DIED",

@@ -7,9 +7,9 @@ Audio front end (:mod:`.audio`), features (:mod:`.features`), speaker/corpus nor
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_exports
 from .version import __version__
 
 # Names are imported from their submodule on first use (PEP 562), so that `import
@@ -70,18 +70,7 @@ if TYPE_CHECKING:
     from .normalize import MIN_GROUP_SIZE, NORMALIZATIONS, GroupStats, normalize_groups
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ser.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
-
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 __all__ = [
     "ANALYSIS_SR",
