@@ -135,12 +135,12 @@ class FoundFile:
 
 
 def find_audio_files(
-    paths: Iterable[str | os.PathLike[str]],
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
     pattern: str | None = None,
     suffixes: frozenset[str] = AUDIO_SUFFIXES,
 ) -> Iterator[FoundFile]:
-    """Yield the audio files under ``paths``, recursively, in a deterministic order.
+    """Yield the audio files under ``paths`` (one path or several), recursively, in order.
 
     Directories are walked depth-first in sorted name order; hidden files and folders (a
     name starting with ``.``) are skipped; symbolic links to folders are followed once, so a
@@ -154,6 +154,8 @@ def find_audio_files(
     FileNotFoundError
         When one of ``paths`` does not exist.
     """
+    if isinstance(paths, (str, bytes, os.PathLike)):  # one path, not its characters
+        paths = [paths]  # type: ignore[list-item]
     for p in paths:
         spath = os.fspath(p)
         if os.path.isfile(spath):

@@ -98,5 +98,6 @@ def test_walk_is_recursive_sorted_and_skips_hidden(tmp_path):
     found = [f.relpath for f in find_audio_files([tmp_path])]
     assert found == ["a.mp3", "b/1.FLAC", "b/2.wav"]
     assert [f.relpath for f in find_audio_files([tmp_path], pattern="*.wav")] == ["b/2.wav"]
+    assert [f.relpath for f in find_audio_files(str(tmp_path))] == found  # one path as a str
     with pytest.raises(FileNotFoundError, match="no such file or directory"):
         list(find_audio_files([tmp_path / "missing"]))
