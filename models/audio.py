@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -167,11 +166,6 @@ def trim_silence(
 
 def _db(x: float) -> float:
     return 20.0 * np.log10(max(x, 1e-12))
-
-
-def is_readable_audio_suffix(path: str | Path) -> bool:
-    """True when the extension is one the front end decodes (case-insensitive)."""
-    return Path(path).suffix.lower() in AUDIO_SUFFIXES
 
 
 #: Extensions picked when walking a directory (libsndfile formats, case-insensitive).
