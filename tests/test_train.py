@@ -205,3 +205,69 @@ def test_nested_cv_picks_the_better_candidate_without_seeing_test_actors():
         test_actors = set(groups[test_mask])
         for fitted in _Recorder.seen[k * 5 : (k + 1) * 5]:
             assert not set(fitted.astype(int)) & test_actors
+
+
+def _write_synthetic_ravdess(root, actors=(1, 2, 3, 4), per=8):
+    """RAVDESS-named tones: 'angry' high and buzzy, 'sad' low and soft; each actor its own pitch."""
+    import soundfile as sf
+
+    sr = 16000
+    t = np.arange(int(0.6 * sr)) / sr
+    for a in actors:
+        folder = root / f"Actor_{a:02d}"
+        folder.mkdir(parents=True)
+        for emo, code, f0, amp in (("angry", 5, 260.0, 0.5), ("sad", 4, 110.0, 0.1)):
+            for k in range(per):
+                f = f0 * (1 + 0.05 * a) * (1 + 0.02 * k)
+                y = sum(
+                    np.sin(2 * np.pi * h * f * t) / h for h in range(1, 6 if emo == "sad" else 12)
+                )
+                inten, stmt, rep = k // 4 % 2 + 1, k // 2 % 2 + 1, k % 2 + 1  # 8 distinct names
+                name = f"03-01-{code:02d}-{inten:02d}-{stmt:02d}-{rep:02d}-{a:02d}.wav"
+                sf.write(folder / name, (amp * y / np.max(np.abs(y))).astype(np.float32), sr)
+    return root
+
+
+@pytest.mark.slow
+def test_train_model_with_repeats_and_tuning(tmp_path):
+    from ser.train import train_model
+    from ser.train.fit import TUNE_GRID, MLPSettings
+
+    data = _write_synthetic_ravdess(tmp_path / "data")
+    small = MLPSettings(hidden=(8,), max_iter=200)
+    rep = train_model(data, folds=2, repeat=2, normalization="speaker", settings=small, jobs=1)
+    assert len(rep.dataset.y) == 4 * 2 * 8
+    assert [r.seed for r in rep.cv] == [0, 1]
+    summary = rep.cv_summary()
+    assert len(summary["per_seed"]) == 2
+    assert summary["uar"]["std_over_seeds"] >= 0.0
+    assert set(summary["recall"]) == {"sad", "angry"}
+    # tuning with 2 outer folds of 4 actors: only 2 training actors per fold -> 2 inner folds
+    tuned = train_model(data, folds=2, normalization="none", tune=True, jobs=1)
+    assert len(tuned.cv[0].chosen) == 2
+    assert all(0 <= c < len(TUNE_GRID) for c in tuned.cv[0].chosen)
+    assert tuned.model.meta["tuned"] is True
+    assert tuned.model.meta["classifier"]["hidden"] in [list(g.hidden) for g in TUNE_GRID]
+
+
+def test_nested_cv_with_one_training_speaker_is_a_clear_error():
+    from ser.models import DataError
+    from ser.train import cross_validate
+
+    ds = toy_dataset(n_actors=2, per_actor=8, n_aug=1)
+    with pytest.raises(DataError, match="at least 2 speakers in each training part"):
+        cross_validate(
+            ds,
+            [lambda s: _Recorder(True)] * 2,
+            classes=["angry", "sad", "happy", "neutral"],
+            n_folds=2,
+        )
+
+
+def test_card_command_is_written_as_typed(monkeypatch):
+    from ser.train.fit import command_line
+
+    monkeypatch.setattr("sys.argv", ["/x/ser/train/__main__.py", "--subset", "sad,angry"])
+    assert command_line() == "ser-train --subset sad,angry"
+    monkeypatch.setattr("sys.argv", ["/venv/bin/ser-train", "--folds", "3"])
+    assert command_line() == "ser-train --folds 3"

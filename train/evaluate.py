@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ser.models.errors import DataError
 from ser.models.metrics import Scores, score
 from ser.models.normalize import normalize_groups
 
@@ -189,11 +190,18 @@ def cross_validate(
     for i, test_mask in enumerate(group_folds(ds.groups, n_folds)):
         best = 0
         if len(candidates) > 1:
+            # as many inner folds as asked, but no more than there are training speakers
+            n_inner = min(inner_folds, len(np.unique(ds.groups[~test_mask])))
+            if n_inner < 2:
+                raise DataError(
+                    "nested cross-validation needs at least 2 speakers in each training part; "
+                    "use fewer --folds or more speakers"
+                )
             best, means = select_candidate(
                 subset_dataset(ds, ~test_mask),
                 select_with or candidates,
                 classes=classes,
-                n_folds=inner_folds,
+                n_folds=n_inner,
                 normalization=normalization,
                 seed=seed,
             )
