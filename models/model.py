@@ -57,8 +57,10 @@ class Model:
 
     Parameters
     ----------
-    estimator : scikit-learn classifier
-        Fitted; has ``predict_proba`` and ``classes_``.
+    estimator : classifier
+        Fitted; has ``predict_proba``, ``classes_`` and ``n_features_in_``. A scikit-learn
+        estimator after training; after :func:`load_model`, by default, its numpy
+        equivalent (:class:`~ser.models.inference.NumpyClassifier`).
     features : FeatureConfig
         Features the estimator was trained on.
     normalization : {"none", "corpus", "speaker"}
@@ -138,8 +140,20 @@ def _without_training_state(estimator: Any) -> Any:
     return lean
 
 
-def load_model(path: str | os.PathLike[str]) -> Model:
+def load_model(path: str | os.PathLike[str], *, sklearn: bool = False) -> Model:
     """Load a model file, trusting only the types a ser model consists of.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.skops`` model file.
+    sklearn : bool, default False
+        By default the estimator of a model that ``ser-train`` wrote is a
+        :class:`~ser.models.inference.NumpyClassifier`: the same ``predict_proba``,
+        bit-identical, in numpy, read from the file without importing scikit-learn or skops
+        (which alone take seconds to import). With ``sklearn=True``, or for a file holding
+        other estimators, the file is loaded with skops and the estimator is the fitted
+        scikit-learn object (for inspection or further training).
 
     Raises
     ------
@@ -147,17 +161,31 @@ def load_model(path: str | os.PathLike[str]) -> Model:
         The file is missing, not a skops archive (text, pickle, truncated...), holds types
         outside the trusted list, or is not a ser model. One line, naming the file.
     """
-    import skops.io as sio
-
     spath = os.fspath(path)
     if not os.path.isfile(spath):
         raise ModelError(f"{spath}: model file not found")
+    payload = None
+    if not sklearn:
+        from .inference import Unsupported, read_model_file
+
+        try:
+            payload = read_model_file(spath)
+        except Unsupported as exc:
+            # Not a file the numpy reader understands: skops decides (and explains).
+            logger.debug("%s: loading with skops (%s)", spath, exc)
+    if payload is None:
+        payload = _load_with_skops(spath)
+    return _model_from_payload(spath, payload)
+
+
+def _load_with_skops(spath: str) -> Any:
+    import skops.io as sio
     from skops.io.exceptions import UntrustedTypesFoundException
 
     try:
         # skops builds its node tree and checks every type against the list *before* it
         # constructs anything, so nothing in an untrusted file runs.
-        payload = sio.load(spath, trusted=list(TRUSTED_TYPES))
+        return sio.load(spath, trusted=list(TRUSTED_TYPES))
     except UntrustedTypesFoundException:
         extra = sorted(set(sio.get_untrusted_types(file=spath)) - set(TRUSTED_TYPES))
         raise ModelError(
@@ -165,6 +193,9 @@ def load_model(path: str | os.PathLike[str]) -> Model:
         ) from None
     except Exception as exc:  # skops raises many kinds on corrupt or foreign archives
         raise ModelError(f"{spath}: not a valid ser model file ({_short(exc)})") from None
+
+
+def _model_from_payload(spath: str, payload: Any) -> Model:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelError(f"{spath}: a skops file, but not a ser model")
     if int(payload.get("format_version", -1)) != FORMAT_VERSION:

@@ -41,7 +41,9 @@ def test_round_trip(tmp_path, fitted):
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     assert resolve_model(str(path)).name == "tiny"
     # the file leaves out the optimiser state; the model in memory keeps it
-    assert all(m[-1]._optimizer is None for m in loaded.estimator.estimators_)
+    full = load_model(path, sklearn=True)
+    np.testing.assert_array_equal(full.predict_proba(X), model.predict_proba(X))
+    assert all(m[-1]._optimizer is None for m in full.estimator.estimators_)
     assert all(m[-1]._optimizer is not None for m in model.estimator.estimators_)
 
 
