@@ -186,12 +186,12 @@ def annotate_to_file(
     plan = _prepare(paths, model, jobs, pattern, compare, normalize, speaker_from)
     t0 = time.perf_counter()
     store = _execute(plan, spool_dir=folder, progress=progress)
-    frame = store.to_frame(compare=plan.compare)
-    write_table(frame, sout, metadata=plan.metadata, overwrite=overwrite)
+    table = store.to_arrow(compare=plan.compare, metadata=plan.metadata)
+    write_table(table, sout, overwrite=overwrite)
     seconds = time.perf_counter() - t0
     comparison = (
         compare_ravdess(
-            frame, classes=plan.model.classes, training_actors=plan.model.meta.get("actors")
+            table, classes=plan.model.classes, training_actors=plan.model.meta.get("actors")
         )
         if plan.compare
         else None

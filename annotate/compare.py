@@ -16,6 +16,7 @@ from ser.models.metrics import Scores, format_confusion, format_scores, score
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 __all__ = ["COMPARISONS", "Comparison", "compare_ravdess", "format_comparison"]
 
@@ -42,7 +43,7 @@ class Comparison:
 
 
 def compare_ravdess(
-    table: pd.DataFrame,
+    table: pd.DataFrame | pa.Table,
     *,
     classes: Sequence[str] | None = None,
     training_actors: Sequence[int] | None = None,
@@ -51,7 +52,7 @@ def compare_ravdess(
 
     Parameters
     ----------
-    table : pandas.DataFrame
+    table : pandas.DataFrame or pyarrow.Table
         Output of :func:`~ser.annotate.annotate` with ``compare="ravdess"`` (columns ``path``,
         ``status``, ``emotion``, ``true_emotion``), or one read back from a file.
     classes : sequence of str, optional
@@ -60,30 +61,50 @@ def compare_ravdess(
         RAVDESS actors the model was trained on (``model.meta["actors"]``); scored files by
         them are counted, because their figures are not speaker-independent.
     """
+    names = [
+        str(c) for c in (table.column_names if hasattr(table, "column_names") else table.columns)
+    ]
     if classes is None:
-        classes = [c[len("prob_") :] for c in table.columns if c.startswith("prob_")]
+        classes = [c[len("prob_") :] for c in names if c.startswith("prob_")]
     classes = tuple(classes)
-    truth = table["true_emotion"].astype("string")
-    labelled = truth.notna()
-    ok = table["status"].astype("string") == "ok"
-    known = truth.isin(classes).fillna(False).astype(bool)
-    scored = labelled & ok & known
-    unknown = labelled & ok & ~known
-    y_true = truth[scored].astype(str).tolist()
-    y_pred = table["emotion"][scored].astype(str).tolist()
-    seen = 0
-    if training_actors and "actor" in table.columns:
-        seen = int(table["actor"][scored].isin(list(training_actors)).fillna(False).sum())
+    truth = _column(table, "true_emotion")
+    status = _column(table, "status")
+    emotion = _column(table, "emotion")
+    actor = _column(table, "actor") if "actor" in names else [None] * len(truth)
+    trained = {int(a) for a in training_actors or ()}
+    n_unlabelled = n_errors = seen = 0
+    unknown: list[str] = []
+    y_true: list[str] = []
+    y_pred: list[str] = []
+    for t, st, e, a in zip(truth, status, emotion, actor):
+        if t is None:
+            n_unlabelled += 1
+        elif st != "ok":
+            n_errors += 1
+        elif str(t) not in classes:
+            unknown.append(str(t))
+        else:
+            y_true.append(str(t))
+            y_pred.append(str(e))
+            seen += a is not None and int(a) in trained
     return Comparison(
-        n_files=len(table),
-        n_unlabelled=int((~labelled).sum()),
-        n_errors=int((labelled & ~ok).sum()),
-        n_unknown_class=int(unknown.sum()),
-        unknown_emotions=tuple(sorted(set(truth[unknown].astype(str)))),
+        n_files=len(truth),
+        n_unlabelled=n_unlabelled,
+        n_errors=n_errors,
+        n_unknown_class=len(unknown),
+        unknown_emotions=tuple(sorted(set(unknown))),
         classes=classes,
         scores=score(y_true, y_pred, classes) if y_true else None,
         n_seen_in_training=seen,
     )
+
+
+def _column(table: pd.DataFrame | pa.Table, name: str) -> list[object]:
+    """A column as a list, missing values (null, NA, NaN) as ``None``."""
+    if hasattr(table, "column_names"):  # pyarrow
+        return table.column(name).to_pylist()
+    col = table[name]
+    return col.astype(object).where(col.notna(), None).tolist()
 
 
 def format_comparison(cmp: Comparison) -> str:

@@ -21,6 +21,7 @@ from .worker import FileResult
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 __all__ = ["FORMATS", "NORM_LABELS", "RowStore", "columns", "output_format", "write_table"]
 
@@ -122,9 +123,16 @@ class RowStore:
         self.status[index] = _ERROR
         self.errors[index] = error
 
-    def to_frame(self, *, compare: bool) -> pd.DataFrame:
-        """The output table (see :func:`columns`), with stable nullable dtypes."""
-        import pandas as pd
+    def to_arrow(self, *, compare: bool, metadata: Mapping[str, str] | None = None) -> pa.Table:
+        """The output table (see :func:`columns`) as an Arrow table, built without pandas.
+
+        Strings are ``large_string``, integers ``int32``, flags ``bool``, the rest
+        ``float64``, all nullable; NaN becomes null. The schema metadata says which pandas
+        dtypes the columns have (``string``, ``Int32``, ``boolean``, ``float64``), as
+        ``pyarrow.Table.from_pandas`` would, so ``pandas.read_parquet`` gives the same frame
+        as :meth:`to_frame`; ``metadata`` is added to it.
+        """
+        import pyarrow as pa
 
         n = self.n
         ok = self.status == _OK
@@ -132,78 +140,191 @@ class RowStore:
         classes = np.asarray(self.classes, dtype=object)
         best = np.argmax(np.where(np.isnan(self.probs), -np.inf, self.probs), axis=1)
         emotion = np.where(predicted, classes[best] if len(classes) else None, None)
-        data: dict[str, object] = {
-            "path": pd.array(self.paths, dtype="string"),
-            "status": pd.array(np.where(ok, "ok", "error").astype(object), dtype="string"),
-            "error": pd.array([self.errors.get(i) for i in range(n)], dtype="string"),
-            "duration_s": pd.array(self.duration, dtype="float64"),
-            "sample_rate": _nullable_int(self.sample_rate),
-            "channels": _nullable_int(self.channels),
-            "emotion": pd.array(emotion, dtype="string"),
-            "confidence": pd.array(
-                np.where(predicted, self.probs[np.arange(n), best] if n else 0.0, np.nan),
-                dtype="float64",
-            ),
+        confidence = np.where(predicted, self.probs[np.arange(n), best] if n else 0.0, np.nan)
+
+        text, real, int32 = _text_array, _float_array, _int32_array
+        cols: dict[str, pa.Array] = {
+            "path": text(self.paths),
+            "status": text(np.where(ok, "ok", "error").tolist()),
+            "error": text([self.errors.get(i) for i in range(n)]),
+            "duration_s": real(self.duration),
+            "sample_rate": int32(self.sample_rate, self.sample_rate == 0),
+            "channels": int32(self.channels, self.channels == 0),
+            "emotion": text(emotion.tolist()),
+            "confidence": real(confidence),
         }
         for j, c in enumerate(self.classes):
-            data[f"prob_{c}"] = pd.array(self.probs[:, j], dtype="float64")
+            cols[f"prob_{c}"] = real(self.probs[:, j])
         if compare:
             labels = [parse_ravdess(p) for p in self.paths]
             truth = [None if lab is None else lab.emotion for lab in labels]
-            data["true_emotion"] = pd.array(truth, dtype="string")
-            data["actor"] = pd.array([lab and lab.actor for lab in labels], dtype="Int32")
-            data["intensity"] = pd.array([lab and lab.intensity for lab in labels], dtype="string")
-            correct = [
-                None if t is None or not predicted[i] else bool(emotion[i] == t)
-                for i, t in enumerate(truth)
-            ]
-            data["correct"] = pd.array(correct, dtype="boolean")
-        data["speaker"] = pd.array(self.speakers, dtype="string")
-        how = np.asarray([*NORM_LABELS, None], dtype=object)[self.norm]
-        data["normalization"] = pd.array(how, dtype="string")
-        frame = pd.DataFrame(data)
-        assert list(frame.columns) == columns(self.classes, compare=compare)
-        return frame
+            cols["true_emotion"] = text(truth)
+            actor = np.array([0 if lab is None else lab.actor for lab in labels], np.int32)
+            cols["actor"] = int32(actor, np.array([lab is None for lab in labels], bool))
+            cols["intensity"] = text([lab and lab.intensity for lab in labels])
+            scored = np.array([t is not None and bool(predicted[i]) for i, t in enumerate(truth)])
+            correct = np.array([t is not None and emotion[i] == t for i, t in enumerate(truth)])
+            cols["correct"] = _bool_array(correct.astype(bool), ~scored.astype(bool))
+        cols["speaker"] = text(self.speakers)
+        cols["normalization"] = text(np.asarray([*NORM_LABELS, None], dtype=object)[self.norm])
+        assert list(cols) == columns(self.classes, compare=compare)
+        table = pa.Table.from_arrays(list(cols.values()), names=list(cols))
+        meta = {b"pandas": json.dumps(_pandas_metadata(table)).encode()}
+        meta.update({k.encode(): v.encode() for k, v in (metadata or {}).items()})
+        return table.replace_schema_metadata(meta)
+
+    def to_frame(self, *, compare: bool) -> pd.DataFrame:
+        """The output table as a DataFrame with stable nullable dtypes (``string``,
+        ``Int32``, ``boolean``, ``float64``) and a RangeIndex."""
+        return self.to_arrow(compare=compare).to_pandas()
 
 
-def _nullable_int(values: np.ndarray) -> object:
-    import pandas as pd
+# Arrow arrays are built from their buffers: ``pyarrow.array`` imports pandas (about 1 s with
+# its teardown) to check whether its argument is a pandas object.
 
-    return pd.arrays.IntegerArray(values.astype(np.int32), mask=values == 0)
+
+def _validity(missing: np.ndarray) -> tuple[object, int]:
+    import pyarrow as pa
+
+    missing = np.asarray(missing, dtype=bool)
+    n_null = int(missing.sum())
+    if n_null == 0:
+        return None, 0
+    return pa.py_buffer(np.packbits(~missing, bitorder="little")), n_null
+
+
+def _float_array(values: np.ndarray) -> pa.Array:
+    """float64, NaN as null."""
+    import pyarrow as pa
+
+    data = np.ascontiguousarray(values, dtype=np.float64)
+    valid, n_null = _validity(np.isnan(data))
+    return pa.Array.from_buffers(pa.float64(), len(data), [valid, pa.py_buffer(data)], n_null)
+
+
+def _int32_array(values: np.ndarray, missing: np.ndarray) -> pa.Array:
+    import pyarrow as pa
+
+    data = np.ascontiguousarray(values, dtype=np.int32)
+    valid, n_null = _validity(missing)
+    return pa.Array.from_buffers(pa.int32(), len(data), [valid, pa.py_buffer(data)], n_null)
+
+
+def _bool_array(values: np.ndarray, missing: np.ndarray) -> pa.Array:
+    import pyarrow as pa
+
+    bits = pa.py_buffer(np.packbits(np.asarray(values, dtype=bool), bitorder="little"))
+    valid, n_null = _validity(missing)
+    return pa.Array.from_buffers(pa.bool_(), len(values), [valid, bits], n_null)
+
+
+def _text_array(values: Sequence[str | None]) -> pa.Array:
+    """large_string (UTF-8), None as null.
+
+    File names that are not valid UTF-8 reach Python as lone surrogates (PEP 383), which
+    UTF-8 cannot hold: their bytes are written as ``\\xNN`` escapes (``caf\\xe9.wav``).
+    """
+    import pyarrow as pa
+
+    encoded = [b"" if v is None else _utf8(str(v)) for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    valid, n_null = _validity(np.array([v is None for v in values], dtype=bool))
+    buffers = [valid, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    return pa.Array.from_buffers(pa.large_string(), len(encoded), buffers, n_null)
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape")  # the original bytes
+        return raw.decode("utf-8", "backslashreplace").encode("utf-8")
+
+
+#: pandas dtypes of the Arrow column types of the output table.
+_PANDAS_DTYPES: dict[str, tuple[str, str]] = {  # arrow type: (pandas_type, numpy_type)
+    "large_string": ("object", "string"),
+    "double": ("float64", "float64"),
+    "int32": ("int32", "Int32"),
+    "bool": ("bool", "boolean"),
+}
+
+
+def _pandas_metadata(table: pa.Table) -> dict[str, object]:
+    """The ``pandas`` schema metadata that ``pyarrow.Table.from_pandas`` writes for a frame of
+    these columns with nullable dtypes, index not kept (without importing pandas)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import pyarrow as pa
+
+    try:
+        pandas_version = version("pandas")
+    except PackageNotFoundError:  # pragma: no cover - pandas is a dependency
+        pandas_version = None
+    cols = []
+    for f in table.schema:
+        pandas_type, numpy_type = _PANDAS_DTYPES[str(f.type)]
+        cols.append(
+            {
+                "name": f.name,
+                "field_name": f.name,
+                "pandas_type": pandas_type,
+                "numpy_type": numpy_type,
+                "metadata": None,
+            }
+        )
+    return {
+        "index_columns": [],
+        "column_indexes": [],
+        "columns": cols,
+        "attributes": {},
+        "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": pandas_version,
+    }
 
 
 def write_table(
-    frame: pd.DataFrame,
+    table: pa.Table,
     out: str | os.PathLike[str],
     *,
-    metadata: Mapping[str, str],
     overwrite: bool,
 ) -> None:
-    """Write ``frame`` to ``out`` (format from the extension) atomically.
+    """Write ``table`` (from :meth:`RowStore.to_arrow`) to ``out`` atomically.
 
-    The table goes to ``.<name>.<pid>.tmp`` in the same folder, which is then renamed over
-    ``out``; on any error (or interruption) the temporary file is removed and ``out`` is left
-    as it was. Parquet files carry ``metadata`` in their schema (keys ``ser.*``).
+    The format comes from the extension. Parquet keeps the schema metadata. CSV is written
+    as pandas' ``to_csv(index=False)`` writes it (minimal quoting, shortest round-trip
+    floats, ``True``/``False``, empty fields for missing values), in batches, without
+    importing pandas. The table goes to ``.<name>.<pid>.tmp`` in the same folder, which is
+    then renamed over ``out``; on any error (or interruption) the temporary file is removed
+    and ``out`` is left as it was.
     """
     fmt = output_format(out)
     out = Path(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         if fmt == "parquet":
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            meta = dict(table.schema.metadata or {})
-            meta.update({k.encode(): v.encode() for k, v in metadata.items()})
-            pq.write_table(table.replace_schema_metadata(meta), tmp)
+            pq.write_table(table, tmp)
         else:
-            frame.to_csv(tmp, index=False)
+            _write_csv(table, tmp)
         if not overwrite and out.exists():
             raise DataError(f"{os.fspath(out)} appeared during the run; not replaced")
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _write_csv(table: pa.Table, path: Path, *, batch_rows: int = 50_000) -> None:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(table.column_names)
+        for batch in table.to_batches(max_chunksize=batch_rows):
+            # the csv module writes None as an empty field and floats with repr()
+            writer.writerows(zip(*batch.to_pydict().values()))
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, object]:

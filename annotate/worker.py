@@ -104,7 +104,7 @@ def _error_with_header(index: int, path: str, reason: str) -> FileResult:
     try:
         import soundfile as sf
 
-        h = sf.info(path)
+        h = sf.info(os.fsencode(path))
         duration = h.frames / h.samplerate if h.samplerate else None
         return FileResult(index, "error", reason, duration, int(h.samplerate), int(h.channels))
     except Exception:

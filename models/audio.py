@@ -53,7 +53,9 @@ def _decode(path: str) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     try:
-        data, sr = sf.read(path, dtype="float32", always_2d=True)
+        # bytes: soundfile encodes a str strictly, which fails on file names that are not
+        # valid in the file-system encoding (undecodable bytes arrive as surrogates)
+        data, sr = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
     except FileNotFoundError:
         raise AudioError(path, "file not found") from None
     except PermissionError:
