@@ -19,6 +19,33 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 
 
+def cpu_ticks() -> dict[str, int] | None:
+    """Machine-wide CPU time counters (``/proc/stat``, all cores), or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()[1:]
+    except OSError:
+        return None
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    return {k: int(v) for k, v in zip(names, fields)}
+
+
+_TICKS_AT_START = cpu_ticks()
+
+
+def steal_share() -> float | None:
+    """Share of CPU time the hypervisor gave to other guests since this script started
+    (``steal`` in /proc/stat). On a shared virtual machine, figures taken while it is more
+    than a few per cent are slower than the machine is, and ratios between runs taken at
+    different moments are unreliable."""
+    now = cpu_ticks()
+    if now is None or _TICKS_AT_START is None:
+        return None
+    delta = {k: now[k] - _TICKS_AT_START[k] for k in now}
+    total = sum(delta.values())
+    return round(delta["steal"] / total, 4) if total > 0 else None
+
+
 def default_data_dir() -> str:
     """``$SER_RAVDESS_DIR``, else ``../shared/data/ravdess-speech`` next to the repository."""
     env = os.environ.get("SER_RAVDESS_DIR")
@@ -127,11 +154,15 @@ def proc_rss_mib(pid: int | str = "self") -> tuple[float, float]:
 def write_results(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
+    steal = steal_share()
     payload = {
         "benchmark": name,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         **payload,
+        "cpu_steal_share": steal,
     }
+    if steal is not None:
+        print(f"CPU time stolen by the hypervisor during this run: {100 * steal:.1f} %")
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     return path
 
