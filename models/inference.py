@@ -85,7 +85,9 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         with zipfile.ZipFile(path) as zf:
             schema = json.loads(zf.read("schema.json"))
-            if not isinstance(schema, dict) or schema.get("protocol") != PROTOCOL:
+            if not isinstance(schema, dict):
+                raise Unsupported("schema.json is not an object")
+            if schema.get("protocol") != PROTOCOL:
                 raise Unsupported(f"skops protocol {schema.get('protocol')!r}")
             payload = _Decoder(zf).decode(schema)
     except Unsupported:
@@ -210,7 +212,10 @@ class _Scaler:
                 raise Unsupported("StandardScaler statistics are not vectors")
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        X = np.array(X, dtype=np.float64, copy=True)
+        # scikit-learn's check_array(copy=True, dtype=FLOAT_DTYPES): float input keeps its type
+        X = np.array(X, copy=True)
+        if X.dtype not in (np.float64, np.float32, np.float16):
+            X = X.astype(np.float64)
         if self.mean is not None:
             X -= self.mean.astype(X.dtype, copy=False)
         if self.scale is not None:
@@ -277,8 +282,9 @@ class _PipelineMLP:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         for scaler in self.scalers:
             X = scaler.transform(X)
-        if not self.scalers:
-            X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X)
+        if X.dtype not in (np.float64, np.float32):  # the MLP's check_array
+            X = X.astype(np.float64)
         return self.mlp.predict_proba(X)
 
 

@@ -112,6 +112,9 @@ def test_every_supported_shape_is_bit_identical(tmp_path, shape, labels):
     probe = _probe(50)
     np.testing.assert_array_equal(fast.predict_proba(probe), est.predict_proba(probe))
     np.testing.assert_array_equal(fast.predict_proba(probe), slow.predict_proba(probe))
+    for dtype in (np.float32, np.float16, np.int64):  # the estimators, as they are called
+        p = probe.astype(dtype)
+        np.testing.assert_array_equal(fast.estimator.predict_proba(p), est.predict_proba(p))
     assert fast.classes == slow.classes == [str(c) for c in est.classes_]
 
 
