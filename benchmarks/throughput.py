@@ -1,9 +1,11 @@
 """Feature-extraction throughput: ser's default features vs the seeds' recipe vs the floor.
 
-    python benchmarks/throughput.py [--data DIR] [--jobs 1,2] [--files N] [--chunk C]
+    python benchmarks/throughput.py [--data DIR] [--jobs 1,2] [--files N] [--chunk 96]
+                                    [--batch 2]
 
-On the same files, in one run, interleaved chunk by chunk (the order of the three rotating
-from chunk to chunk, so that a change in machine load hits all three alike):
+On the same files, in one run, interleaved chunk by chunk: in each chunk every variant runs at
+every ``--jobs`` value, the orders rotating from chunk to chunk, so that a change in machine
+load (this is a shared virtual machine) hits all variants and worker counts alike:
 
 (a) ``ser.models.process_file(path, config=feature_config("default"))``: decode, checks,
     trim, resample to 16 kHz, the 256 default features;
@@ -19,11 +21,20 @@ from chunk to chunk, so that a change in machine load hits all three alike):
 Each variant is warmed up once per process first (imports, filter banks, FFT plans). The
 page cache is warmed by reading every file once before timing. ``--jobs 1`` runs in this
 process, ``--jobs 2`` in joblib ``Parallel(n_jobs=2, backend="loky")`` workers that are
-started once and reused for every chunk. All variants run with one BLAS thread per process
-(joblib's loky workers do this by themselves; for ``--jobs 1`` this script sets it), so the
-seeds' recipe is not slowed down by BLAS threads fighting over the cores; ``--blas-default``
-leaves the thread count alone instead (``--jobs 1`` only; results go to
-``throughput_blas_default.json``).
+started once and reused for every chunk, with ``--batch`` files per task.
+
+Every chunk ends with a barrier (all its files done before the next variant starts), where
+one worker may wait for the other's last task. That idle tail, about half a task per chunk,
+is not part of annotating (which streams all files without barriers) and costs the fast
+variants most: with 24 files per chunk and worker and 6 files per task (the settings before
+2026-11-21) it took about 12 % off (a) at ``--jobs 2`` and made the scaling look like 1.7x
+where a continuous run of the same workers gives 1.95-2.1x. The defaults (96 files per chunk
+and worker, 2 per task) keep that tail near 1 %.
+
+All variants run with one BLAS thread per process (joblib's loky workers do this by
+themselves; for ``--jobs 1`` this script sets it), so the seeds' recipe is not slowed down by
+BLAS threads fighting over the cores; ``--blas-default`` leaves the thread count alone instead
+(``--jobs 1`` only; results go to ``throughput_blas_default.json``).
 
 Prints files/s, seconds of audio per second, per-core figures, the ratios (a)/(b) and
 (a)/(c), the ``--jobs 2``/``--jobs 1`` scaling, and peak RSS (main process and workers);
@@ -152,54 +163,79 @@ def _chunks(files: list[str], size: int) -> list[list[str]]:
     return [files[i : i + size] for i in range(0, len(files), size)]
 
 
-def bench_jobs(
-    files: list[str], jobs: int, chunk: int, warm: str, blas_default: bool = False
-) -> tuple[dict[str, float], dict[str, int], dict[str, Any]]:
-    """Seconds per variant (summed over chunks), errors, and memory for one ``jobs`` value."""
-    seconds = dict.fromkeys(VARIANTS, 0.0)
-    errors = dict.fromkeys(VARIANTS, 0)
-    worker_rss: dict[int, float] = {}
-    chunks = _chunks(files, chunk * jobs)
-    batch = max(1, chunk // 4)
-    if jobs == 1:
-        for v in VARIANTS:  # warm-up, not timed
-            run_files(v, [warm])
-        # one BLAS thread, as in a loky worker; applied after the warm-up has loaded every
-        # BLAS library (librosa brings scipy's own OpenBLAS in lazily)
-        if not blas_default:
-            from threadpoolctl import threadpool_limits
+def bench_all(
+    files: list[str],
+    jobs_list: list[int],
+    chunk: int,
+    warm: str,
+    blas_default: bool = False,
+    batch: int = 2,
+) -> dict[int, tuple[dict[str, float], dict[str, int], dict[str, Any]]]:
+    """Seconds per variant (summed over chunks), errors and memory, for each ``jobs`` value.
 
-            threadpool_limits(1, user_api="blas")
-        for i, ch in enumerate(chunks):
-            for v in VARIANTS[i % 3 :] + VARIANTS[: i % 3]:
-                r = run_files(v, ch)
-                seconds[v] += r["seconds"]
-                errors[v] += r["errors"]
-        return seconds, errors, {"main_peak_rss_mib": maxrss_mib()}
+    Chunk by chunk, every variant runs at every ``jobs`` value before the next chunk, the
+    orders rotating: a burst of load from elsewhere on a shared machine then hits every
+    variant and every ``jobs`` value alike, and the ratios compare like with like.
+    """
+    from contextlib import ExitStack
 
     from joblib import Parallel, delayed
 
-    with Parallel(n_jobs=jobs, backend="loky") as par:
-        # warm-up: every worker imports everything and runs every variant once
-        for v in VARIANTS:
-            for r in par(delayed(run_files)(v, [warm]) for _ in range(4 * jobs)):
-                worker_rss[r["pid"]] = max(worker_rss.get(r["pid"], 0.0), r["maxrss_mib"])
+    seconds = {j: dict.fromkeys(VARIANTS, 0.0) for j in jobs_list}
+    errors = {j: dict.fromkeys(VARIANTS, 0) for j in jobs_list}
+    worker_rss: dict[int, dict[int, float]] = {j: {} for j in jobs_list}
+    chunks = _chunks(files, chunk * max(jobs_list))
+    batch = max(1, batch)
+
+    def note(jobs: int, r: dict[str, Any]) -> None:
+        rss = worker_rss[jobs]
+        rss[r["pid"]] = max(rss.get(r["pid"], 0.0), r["maxrss_mib"])
+
+    with ExitStack() as stack:
+        pools = {
+            j: stack.enter_context(Parallel(n_jobs=j, backend="loky")) for j in jobs_list if j > 1
+        }
+        if 1 in jobs_list:
+            for v in VARIANTS:  # warm-up, not timed
+                run_files(v, [warm])
+            # one BLAS thread, as in a loky worker; applied after the warm-up has loaded every
+            # BLAS library (librosa brings scipy's own OpenBLAS in lazily)
+            if not blas_default:
+                from threadpoolctl import threadpool_limits
+
+                threadpool_limits(1, user_api="blas")
+        for j, par in pools.items():
+            # warm-up: every worker imports everything and runs every variant once
+            for v in VARIANTS:
+                for r in par(delayed(run_files)(v, [warm]) for _ in range(4 * j)):
+                    note(j, r)
         for i, ch in enumerate(chunks):
             for v in VARIANTS[i % 3 :] + VARIANTS[: i % 3]:
-                t0 = time.perf_counter()
-                # small batches of files per task: dispatch costs little, and the workers
-                # still share each chunk evenly
-                res = par(delayed(run_files)(v, b) for b in _chunks(ch, batch))
-                seconds[v] += time.perf_counter() - t0
-                for r in res:
-                    errors[v] += r["errors"]
-                    worker_rss[r["pid"]] = max(worker_rss.get(r["pid"], 0.0), r["maxrss_mib"])
-    mem = {
-        "main_peak_rss_mib": maxrss_mib(),
-        "worker_peak_rss_mib": {str(k): round(v, 1) for k, v in sorted(worker_rss.items())},
-        "workers_seen": len(worker_rss),
-    }
-    return seconds, errors, mem
+                k = i % len(jobs_list)
+                for jobs in jobs_list[k:] + jobs_list[:k]:
+                    if jobs == 1:
+                        r = run_files(v, ch)
+                        seconds[1][v] += r["seconds"]
+                        errors[1][v] += r["errors"]
+                        continue
+                    t0 = time.perf_counter()
+                    # small batches of files per task: dispatch costs little, and the idle
+                    # tail at the chunk's barrier stays short
+                    res = pools[jobs](delayed(run_files)(v, b) for b in _chunks(ch, batch))
+                    seconds[jobs][v] += time.perf_counter() - t0
+                    for r in res:
+                        errors[jobs][v] += r["errors"]
+                        note(jobs, r)
+    out = {}
+    for j in jobs_list:
+        mem: dict[str, Any] = {"main_peak_rss_mib": maxrss_mib()}
+        if j > 1:
+            mem["worker_peak_rss_mib"] = {
+                str(k): round(v, 1) for k, v in sorted(worker_rss[j].items())
+            }
+            mem["workers_seen"] = len(worker_rss[j])
+        out[j] = (seconds[j], errors[j], mem)
+    return out
 
 
 def main() -> int:
@@ -210,8 +246,11 @@ def main() -> int:
     ap.add_argument(
         "--chunk",
         type=int,
-        default=24,
+        default=96,
         help="files per chunk and worker; the variants alternate every chunk",
+    )
+    ap.add_argument(
+        "--batch", type=int, default=2, help="files per task for --jobs 2 and more (default 2)"
     )
     ap.add_argument(
         "--blas-default",
@@ -237,9 +276,11 @@ def main() -> int:
     print(f"data: {len(files)} files, {audio_s / 60:.1f} min of audio, from {args.data}")
 
     results: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    measured = bench_all(files, jobs_list, args.chunk, files[0], args.blas_default, args.batch)
+    wall = time.perf_counter() - t0
     for jobs in jobs_list:
-        t0 = time.perf_counter()
-        seconds, errors, mem = bench_jobs(files, jobs, args.chunk, files[0], args.blas_default)
+        seconds, errors, mem = measured[jobs]
         per: dict[str, Any] = {}
         for v in VARIANTS:
             fps = len(files) / seconds[v]
@@ -257,10 +298,8 @@ def main() -> int:
             "ratio_a_over_b": round(a / b, 2),
             "ratio_a_over_c": round(a / c, 3),
             "memory": mem,
-            "wall_s": round(time.perf_counter() - t0, 1),
-            "loadavg_after": list(os.getloadavg()),
         }
-        print(f"\n--jobs {jobs}  (load average now {os.getloadavg()[0]:.2f})")
+        print(f"\n--jobs {jobs}")
         print(f"  {'':34s} {'files/s':>8s} {'/core':>7s} {'audio s/s':>10s} {'ms/file/core':>13s}")
         for v in VARIANTS:
             r = per[v]
@@ -303,10 +342,12 @@ def main() -> int:
             "files": len(files),
             "audio_s": round(audio_s, 1),
             "chunk_per_worker": args.chunk,
+            "files_per_task": args.batch,
             "blas_threads_per_process": "default (jobs 1)" if args.blas_default else 1,
             "results": results,
             "scaling_jobs2_over_jobs1": scaling,
             "bars": bars,
+            "wall_s": round(wall, 1),
             "loadavg_end": list(os.getloadavg()),
         },
     )
