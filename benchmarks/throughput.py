@@ -1,7 +1,6 @@
 """Feature-extraction throughput: ser's default features vs the seeds' recipe vs the floor.
 
     python benchmarks/throughput.py [--data DIR] [--jobs 1,2] [--files N] [--chunk 96]
-                                    [--batch 2]
 
 On the same files, in one run, interleaved chunk by chunk: in each chunk every variant runs at
 every ``--jobs`` value, the orders rotating from chunk to chunk, so that a change in machine
@@ -9,27 +8,27 @@ load (this is a shared virtual machine) hits all variants and worker counts alik
 
 (a) ``ser.models.process_file(path, config=feature_config("default"))``: decode, checks,
     trim, resample to 16 kHz, the 256 default features;
-(b) the seeds' per-file recipe, re-implemented faithfully: ``soundfile`` read at the native
-    rate as float32, ``np.abs(librosa.stft(X))``, ``librosa.feature.mfcc(y=X, sr=sr,
-    n_mfcc=40)``, ``chroma_stft(S=stft, sr=sr)``, ``melspectrogram(y=X, sr=sr)``, each
-    averaged over time and concatenated (180 values). One deviation: stereo files are mixed
-    to mono (the seeds' code assumed mono files);
-(c) the floor: the front end's decoder, mono mix, the same soxr resampling to 16 kHz (of the
-    untrimmed signal), and the default features' STFT (512-point Hann, hop 160, power), and
-    nothing else.
+(b) the seeds' per-file recipe, re-implemented faithfully (soundfile read at the native rate,
+    ``librosa.stft``, ``librosa.feature.mfcc(n_mfcc=40)``, ``chroma_stft``,
+    ``melspectrogram``, each averaged over time);
+(c) the floor: the same decoder as (a), mono mix, resampling to 16 kHz with the same soxr
+    quality, and one STFT (the default features' 512-point Hann window, hop 160), nothing
+    else.
 
 Each variant is warmed up once per process first (imports, filter banks, FFT plans). The
 page cache is warmed by reading every file once before timing. ``--jobs 1`` runs in this
 process, ``--jobs 2`` in joblib ``Parallel(n_jobs=2, backend="loky")`` workers that are
-started once and reused for every chunk, with ``--batch`` files per task.
+started once and reused for every chunk: each worker gets its share of the chunk (every
+second file) as one task, and the time is the wall time of that call, taken here.
 
-Every chunk ends with a barrier (all its files done before the next variant starts), where
-one worker may wait for the other's last task. That idle tail, about half a task per chunk,
-is not part of annotating (which streams all files without barriers) and costs the fast
-variants most: with 24 files per chunk and worker and 6 files per task (the settings before
-2026-11-21) it took about 12 % off (a) at ``--jobs 2`` and made the scaling look like 1.7x
-where a continuous run of the same workers gives 1.95-2.1x. The defaults (96 files per chunk
-and worker, 2 per task) keep that tail near 1 %.
+Why one task per worker: every chunk ends with a barrier (all its files done before the next
+variant starts), which annotation does not have (it streams all files through joblib's
+auto-batching). Split into many small tasks, a chunk pays per-task dispatch and an idle tail
+at the barrier, the fast variants most (this script did that before 2026-11-21: 24 files per
+chunk and worker, tasks of 6). With one task per worker and long chunks, what is left is the
+imbalance between the two halves of a chunk (their files differ in length) and joblib's 10 ms
+result polling. ``scheduling.py`` compares these schedules with streaming;
+``end_to_end.py`` measures what ``ser-annotate``'s own scheduling costs.
 
 All variants run with one BLAS thread per process (joblib's loky workers do this by
 themselves; for ``--jobs 1`` this script sets it), so the seeds' recipe is not slowed down by
@@ -169,7 +168,6 @@ def bench_all(
     chunk: int,
     warm: str,
     blas_default: bool = False,
-    batch: int = 2,
 ) -> dict[int, tuple[dict[str, float], dict[str, int], dict[str, Any]]]:
     """Seconds per variant (summed over chunks), errors and memory, for each ``jobs`` value.
 
@@ -185,7 +183,6 @@ def bench_all(
     errors = {j: dict.fromkeys(VARIANTS, 0) for j in jobs_list}
     worker_rss: dict[int, dict[int, float]] = {j: {} for j in jobs_list}
     chunks = _chunks(files, chunk * max(jobs_list))
-    batch = max(1, batch)
 
     def note(jobs: int, r: dict[str, Any]) -> None:
         rss = worker_rss[jobs]
@@ -219,9 +216,9 @@ def bench_all(
                         errors[1][v] += r["errors"]
                         continue
                     t0 = time.perf_counter()
-                    # small batches of files per task: dispatch costs little, and the idle
-                    # tail at the chunk's barrier stays short
-                    res = pools[jobs](delayed(run_files)(v, b) for b in _chunks(ch, batch))
+                    # one task per worker, its share of the chunk: no per-task dispatch, and
+                    # no task-sized idle tail at the chunk's barrier (see the module's doc)
+                    res = pools[jobs](delayed(run_files)(v, ch[w::jobs]) for w in range(jobs))
                     seconds[jobs][v] += time.perf_counter() - t0
                     for r in res:
                         errors[jobs][v] += r["errors"]
@@ -250,9 +247,6 @@ def main() -> int:
         help="files per chunk and worker; the variants alternate every chunk",
     )
     ap.add_argument(
-        "--batch", type=int, default=2, help="files per task for --jobs 2 and more (default 2)"
-    )
-    ap.add_argument(
         "--blas-default",
         action="store_true",
         help="--jobs 1: leave BLAS at its default thread count (the seeds' recipe as it runs "
@@ -277,7 +271,7 @@ def main() -> int:
 
     results: dict[str, Any] = {}
     t0 = time.perf_counter()
-    measured = bench_all(files, jobs_list, args.chunk, files[0], args.blas_default, args.batch)
+    measured = bench_all(files, jobs_list, args.chunk, files[0], args.blas_default)
     wall = time.perf_counter() - t0
     for jobs in jobs_list:
         seconds, errors, mem = measured[jobs]
@@ -342,7 +336,7 @@ def main() -> int:
             "files": len(files),
             "audio_s": round(audio_s, 1),
             "chunk_per_worker": args.chunk,
-            "files_per_task": args.batch,
+            "tasks_per_chunk_and_variant": "one per worker (jobs > 1)",
             "blas_threads_per_process": "default (jobs 1)" if args.blas_default else 1,
             "results": results,
             "scaling_jobs2_over_jobs1": scaling,
