@@ -90,13 +90,13 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             if schema.get("protocol") != PROTOCOL:
                 raise Unsupported(f"skops protocol {schema.get('protocol')!r}")
             payload = _Decoder(zf).decode(schema)
+        if not isinstance(payload, dict) or not isinstance(payload.get("estimator"), Obj):
+            raise Unsupported("no estimator object")
+        payload["estimator"] = NumpyClassifier.from_object(payload["estimator"])
     except Unsupported:
         raise
-    except Exception as exc:  # zip, JSON and npy errors: the skops loader will say what
-        raise Unsupported(f"{type(exc).__name__}: {exc}") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("estimator"), Obj):
-        raise Unsupported("no estimator object")
-    payload["estimator"] = NumpyClassifier.from_object(payload["estimator"])
+    except Exception as exc:  # zip, JSON and npy errors, attributes of unexpected types:
+        raise Unsupported(f"{type(exc).__name__}: {exc}") from None  # skops will say what
     return payload
 
 

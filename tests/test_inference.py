@@ -180,6 +180,24 @@ def test_a_corrupt_array_falls_back_to_skops_and_its_error(tmp_path):
         load_model(path)
 
 
+def test_a_known_class_with_an_attribute_of_the_wrong_kind_is_left_to_skops(tmp_path):
+    def replace_encoder(schema):
+        for node in _nodes(schema):
+            if node.get("__class__") == "LabelEncoder":
+                node.clear()
+                node.update(
+                    {"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode",
+                     "content": '"not an encoder"', "is_json": True}
+                )  # fmt: skip
+        return schema
+
+    path = tmp_path / "odd.skops"
+    _rewrite_schema(bundled_model_path("ravdess4"), path, replace_encoder)
+    with pytest.raises(Unsupported, match="AttributeError"):
+        read_model_file(path)
+    assert not isinstance(load_model(path).estimator, NumpyClassifier)
+
+
 def test_another_skops_protocol_is_left_to_skops(tmp_path):
     path = tmp_path / "p.skops"
     _rewrite_schema(bundled_model_path("ravdess4"), path, lambda s: {**s, "protocol": 99})
