@@ -195,19 +195,21 @@ def _validity(missing: np.ndarray) -> tuple[object, int]:
 
 def _float_array(values: np.ndarray) -> pa.Array:
     """float64, NaN as null."""
-    import pyarrow as pa
-
     data = np.ascontiguousarray(values, dtype=np.float64)
-    valid, n_null = _validity(np.isnan(data))
-    return pa.Array.from_buffers(pa.float64(), len(data), [valid, pa.py_buffer(data)], n_null)
+    return _fixed_array(data, np.isnan(data))
 
 
 def _int32_array(values: np.ndarray, missing: np.ndarray) -> pa.Array:
+    return _fixed_array(np.ascontiguousarray(values, dtype=np.int32), missing)
+
+
+def _fixed_array(data: np.ndarray, missing: np.ndarray) -> pa.Array:
+    """A fixed-width Arrow array over ``data``'s buffer, null where ``missing``."""
     import pyarrow as pa
 
-    data = np.ascontiguousarray(values, dtype=np.int32)
     valid, n_null = _validity(missing)
-    return pa.Array.from_buffers(pa.int32(), len(data), [valid, pa.py_buffer(data)], n_null)
+    kind = pa.from_numpy_dtype(data.dtype)
+    return pa.Array.from_buffers(kind, len(data), [valid, pa.py_buffer(data)], n_null)
 
 
 def _bool_array(values: np.ndarray, missing: np.ndarray) -> pa.Array:

@@ -154,10 +154,6 @@ def _c_floor(path: str) -> Any:
 _VARIANT_FUNCS = {"a_default": _a_default, "b_seeds": _b_seeds, "c_floor": _c_floor}
 
 
-def _worker_setup() -> dict[str, Any]:
-    return {"pid": os.getpid()}
-
-
 def _chunks(files: list[str], size: int) -> list[list[str]]:
     return [files[i : i + size] for i in range(0, len(files), size)]
 
