@@ -48,7 +48,21 @@ class AudioInfo:
     duration_s: float
 
 
+#: FLAC files up to this size are decoded by dr_flac (see :func:`_decode_flac`); a larger
+#: one goes to libsndfile, which decodes straight into the output array. dr_flac's result
+#: passes through two more buffers of 32-bit integers plus the compressed bytes, about four
+#: times the float32 audio: for a 16 MiB file (some 6 minutes of 44.1 kHz stereo) that is
+#: some 300 MB more at the peak, per worker.
+FLAC_FAST_MAX_BYTES = 16 << 20
+_FLAC_MAGIC = b"fLaC"
+_INT32_SCALE = np.float32(2.0**-31)
+
+
 def _decode(path: str) -> tuple[np.ndarray, int]:
+    if path[-5:].lower() == ".flac":
+        decoded = _decode_flac(path)
+        if decoded is not None:
+            return decoded
     # soundfile and soxr are imported on first use, so that importing ser.models stays light
     import soundfile as sf
 
@@ -67,6 +81,55 @@ def _decode(path: str) -> tuple[np.ndarray, int]:
         # "File does not exist or is not a regular file": say what is really wrong.
         raise AudioError(path, _decode_failure(path, exc)) from None
     return data, int(sr)
+
+
+def _decode_flac(path: str) -> tuple[np.ndarray, int] | None:
+    """FLAC through dr_flac (the ``miniaudio`` package), or None to leave it to libsndfile.
+
+    dr_flac decodes RAVDESS's 16-bit FLAC in about 60 % of libsndfile's time, and decoding is
+    the largest single cost of annotating such a corpus. The samples are bit-identical to
+    ``soundfile.read(dtype="float32")``: dr_flac returns each sample as a 32-bit integer
+    shifted to the top (``x << (32 - bits)``), and scaling that by 2**-31 gives exactly
+    libsndfile's ``x / 2**(bits - 1)``.
+
+    Anything unusual goes to libsndfile, which then decodes it or raises the error the user
+    would have had without this path: a file that cannot be read here or is larger than
+    :data:`FLAC_FAST_MAX_BYTES`; no STREAMINFO right after the FLAC signature (an ID3 tag
+    first, say); a depth other than 8, 16 or 24 bits (the ones libsndfile reads); no total
+    length in the header; fewer samples decoded than the header announces (a truncated or
+    corrupt file: dr_flac drops a frame whose checksum fails, where libsndfile reports an
+    error); or any failure inside dr_flac.
+    """
+    try:
+        import miniaudio
+    except ImportError:  # pragma: no cover - a dependency; libsndfile still decodes FLAC
+        return None
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > FLAC_FAST_MAX_BYTES:
+                return None
+            blob = f.read()
+    except OSError:
+        return None
+    # "fLaC", then the STREAMINFO block (type 0): after 10 bytes of block and frame sizes,
+    # 64 bits of sample rate (20), channels - 1 (3), bits per sample - 1 (5), total frames (36)
+    if len(blob) < 42 or blob[:4] != _FLAC_MAGIC or blob[4] & 0x7F != 0:
+        return None
+    fields = int.from_bytes(blob[18:26], "big")
+    bits = ((fields >> 36) & 0x1F) + 1
+    n_frames = fields & ((1 << 36) - 1)
+    if bits not in (8, 16, 24) or n_frames == 0:
+        return None
+    try:
+        decoded = miniaudio.flac_read_s32(blob)
+    except Exception:  # dr_flac's DecodeError, or anything odd about the file: libsndfile decides
+        return None
+    channels = decoded.nchannels
+    if channels < 1 or len(decoded.samples) != n_frames * channels:
+        return None
+    y = np.frombuffer(decoded.samples, dtype=np.int32).astype(np.float32)
+    y *= _INT32_SCALE
+    return y.reshape(-1, channels), int(decoded.sample_rate)
 
 
 def _decode_failure(path: str, exc: BaseException) -> str:

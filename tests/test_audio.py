@@ -151,3 +151,86 @@ def test_audio_error_is_a_value_error_and_names_the_file(tmp_path):
     with pytest.raises(ValueError) as exc:
         load_audio(p)
     assert exc.value.path == str(p)  # type: ignore[attr-defined]
+
+
+# FLAC goes through dr_flac (miniaudio) when it can, and to libsndfile otherwise
+
+
+@pytest.mark.parametrize("subtype", ["PCM_S8", "PCM_16", "PCM_24"])
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_flac_fast_path_is_bit_identical_to_libsndfile(tmp_path, subtype, channels):
+    from ser.models.audio import _decode_flac
+
+    rng = np.random.default_rng(channels)
+    x = np.clip(0.3 * rng.standard_normal((20000, channels)), -1, 1).astype(np.float32)
+    path = tmp_path / "noise.flac"
+    sf.write(path, x, 44100, subtype=subtype)
+    fast = _decode_flac(str(path))
+    assert fast is not None, "dr_flac did not take a plain FLAC file"
+    ref, sr = sf.read(path, dtype="float32", always_2d=True)
+    assert fast[1] == sr == 44100
+    assert fast[0].dtype == np.float32 and fast[0].shape == ref.shape == (20000, channels)
+    np.testing.assert_array_equal(fast[0], ref)
+
+
+def _flac_bytes(tmp_path) -> bytes:
+    good = tmp_path / "good.flac"
+    sf.write(good, tone(16000, 2.0), 16000, format="FLAC")
+    return good.read_bytes()
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9])
+def test_flac_truncated_mid_stream_gives_libsndfiles_error(tmp_path, keep):
+    from ser.models.audio import _decode_flac
+
+    data = _flac_bytes(tmp_path)
+    p = write_bytes(tmp_path, "cut.flac", data[: int(len(data) * keep)])
+    assert _decode_flac(str(p)) is None  # dr_flac would return the frames before the cut
+    with pytest.raises(AudioError, match=r"cut\.flac: cannot decode audio.*lost sync"):
+        load_audio(p)
+
+
+def test_flac_with_a_corrupt_frame_gives_libsndfiles_error(tmp_path):
+    from ser.models.audio import _decode_flac
+
+    data = bytearray(_flac_bytes(tmp_path))
+    data[len(data) // 2] ^= 0xFF
+    p = write_bytes(tmp_path, "flipped.flac", bytes(data))
+    assert _decode_flac(str(p)) is None  # dr_flac drops the frame whose checksum fails
+    with pytest.raises(AudioError, match=r"flipped\.flac: cannot decode audio"):
+        load_audio(p)
+
+
+def test_flac_left_to_libsndfile_decodes_the_same(tmp_path, monkeypatch):
+    import ser.models.audio as audio
+
+    p = tmp_path / "tone.flac"
+    sf.write(p, tone(48000, 1.0), 48000, format="FLAC", subtype="PCM_24")
+    fast, _ = load_audio(p, trim=False)
+    monkeypatch.setattr(audio, "FLAC_FAST_MAX_BYTES", 100)  # too large for the fast path now
+    assert audio._decode_flac(str(p)) is None
+    slow, _ = load_audio(p, trim=False)
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_flac_fast_path_reads_a_file_name_that_is_not_utf8(tmp_path):
+    import os
+
+    from ser.models.audio import _decode_flac
+
+    raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.flac")
+    sf.write(raw, tone(16000), 16000, format="FLAC")
+    name = os.fsdecode(raw)  # holds a surrogate
+    assert _decode_flac(name) is not None
+    y, info = load_audio(name)
+    assert info.path == name and info.sample_rate == 16000 and len(y) > 0
+
+
+def test_not_flac_inside_a_flac_name(tmp_path):
+    from ser.models.audio import _decode_flac
+
+    p = tmp_path / "really.flac"
+    sf.write(p, tone(16000), 16000, format="WAV")  # libsndfile goes by content, not name
+    assert _decode_flac(str(p)) is None
+    y, info = load_audio(p, trim=False)
+    assert info.sample_rate == 16000 and len(y) == 16000
