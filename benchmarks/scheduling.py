@@ -3,14 +3,16 @@
     python benchmarks/scheduling.py [--data DIR] [--files N] [--rounds 4]
 
 Times ser's default feature extraction, (a) of ``throughput.py``, over the same files with
-``Parallel(n_jobs=2)`` (loky workers started once), scheduled three ways, each right after a
+``Parallel(n_jobs=2)`` (loky workers started once), scheduled four ways, each right after a
 ``--jobs 1`` reference on every fourth file (so that each ratio compares two measurements taken
 moments apart on this shared VM), rounds interleaved:
 
 - ``small_tasks``: chunks of 48 files (24 per worker), tasks of 6 files, one call per chunk,
   as ``throughput.py`` did before 2026-11-21;
 - ``task_per_worker``: chunks of 192 files, one task per worker (every second file), as
-  ``throughput.py`` does now;
+  ``throughput.py`` did earlier on 2026-11-21;
+- ``claimed``: chunks of 192 files, one task per worker, in which each worker claims the
+  chunk's files one at a time from a shared counter, as ``throughput.py`` does now;
 - ``stream``: every file as its own task through ``Parallel(return_as="generator_unordered")``
   with joblib's auto-batching, one call for all files, as ``ser-annotate`` does.
 
@@ -28,7 +30,7 @@ from typing import Any
 
 from _common import default_data_dir, describe, machine, ravdess_files, write_results
 from joblib import delayed
-from throughput import _chunks, run_files
+from throughput import _chunks, run_claimed, run_files
 
 VARIANT = "a_default"
 
@@ -47,6 +49,20 @@ def task_per_worker(par: Any, gen: Any, files: list[str]) -> float:
     return len(files) / (time.perf_counter() - t0)
 
 
+def claimed(par: Any, gen: Any, files: list[str]) -> float:
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        counter = os.path.join(tmp, "next")
+        t0 = time.perf_counter()
+        for ch in _chunks(files, 192):
+            with open(counter, "wb") as f:
+                f.write(bytes(8))
+            par(delayed(run_claimed)(VARIANT, ch, counter) for _ in range(2))
+        return len(files) / (time.perf_counter() - t0)
+
+
 def stream(par: Any, gen: Any, files: list[str]) -> float:
     t0 = time.perf_counter()
     for _ in gen(delayed(run_files)(VARIANT, [f]) for f in files):
@@ -54,7 +70,12 @@ def stream(par: Any, gen: Any, files: list[str]) -> float:
     return len(files) / (time.perf_counter() - t0)
 
 
-MODES = {"small_tasks": small_tasks, "task_per_worker": task_per_worker, "stream": stream}
+MODES = {
+    "small_tasks": small_tasks,
+    "task_per_worker": task_per_worker,
+    "claimed": claimed,
+    "stream": stream,
+}
 
 
 def main() -> int:
@@ -79,7 +100,8 @@ def main() -> int:
         gen = Parallel(n_jobs=2, return_as="generator_unordered")
         par(delayed(run_files)(VARIANT, files[:4]) for _ in range(8))  # warm the workers
         for r in range(args.rounds):
-            order = list(MODES)[r % 3 :] + list(MODES)[: r % 3]
+            k = r % len(MODES)
+            order = list(MODES)[k:] + list(MODES)[:k]
             for name in order:
                 t0 = time.perf_counter()
                 run_files(VARIANT, ref)

@@ -18,17 +18,21 @@ load (this is a shared virtual machine) hits all variants and worker counts alik
 Each variant is warmed up once per process first (imports, filter banks, FFT plans). The
 page cache is warmed by reading every file once before timing. ``--jobs 1`` runs in this
 process, ``--jobs 2`` in joblib ``Parallel(n_jobs=2, backend="loky")`` workers that are
-started once and reused for every chunk: each worker gets its share of the chunk (every
-second file) as one task, and the time is the wall time of that call, taken here.
+started once and reused for every chunk: each worker gets one task per chunk, in which it
+claims the chunk's files one at a time from a shared counter (a file guarded by ``flock``),
+and the time is the wall time of that call, taken here.
 
-Why one task per worker: every chunk ends with a barrier (all its files done before the next
-variant starts), which annotation does not have (it streams all files through joblib's
-auto-batching). Split into many small tasks, a chunk pays per-task dispatch and an idle tail
-at the barrier, the fast variants most (this script did that before 2026-11-21: 24 files per
-chunk and worker, tasks of 6). With one task per worker and long chunks, what is left is the
-imbalance between the two halves of a chunk (their files differ in length) and joblib's 10 ms
-result polling. ``scheduling.py`` compares these schedules with streaming;
-``end_to_end.py`` measures what ``ser-annotate``'s own scheduling costs.
+Why so: every chunk ends with a barrier (all its files done before the next variant starts),
+which annotation does not have (it streams all files through joblib's auto-batching, and a
+worker that is free takes the next batch). Split into many small tasks, a chunk pays per-task
+dispatch and an idle tail at the barrier, the fast variants most (this script did that until
+2026-11-21: 24 files per chunk and worker, tasks of 6). Split into fixed halves (one task per
+worker, every second file: this script earlier on 2026-11-21), a chunk waits at the barrier for
+the worker whose core the host slowed down most: the workers were busy only 94-96 % of the
+wall time. Claiming files as it goes, a worker never waits longer than one file, as with
+streaming. What is left is that wait, joblib's dispatch and 10 ms result polling, both
+printed as the workers' busy share. ``scheduling.py`` compares these schedules with
+streaming; ``end_to_end.py`` measures what ``ser-annotate``'s own scheduling costs.
 
 All variants run with one BLAS thread per process (joblib's loky workers do this by
 themselves; for ``--jobs 1`` this script sets it), so the seeds' recipe is not slowed down by
@@ -46,6 +50,7 @@ import argparse
 import os
 import resource
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -61,21 +66,53 @@ LABELS = {
 
 def run_files(variant: str, paths: list[str]) -> dict[str, Any]:
     """Process ``paths`` with one variant in this process; returns timing and memory."""
-    import numpy as np
+    return _timed(variant, paths)
 
+
+def run_claimed(variant: str, paths: list[str], counter: str) -> dict[str, Any]:
+    """Process the files of ``paths`` that this worker claims, one at a time, from ``counter``.
+
+    ``counter`` is a file holding the index of the next unclaimed file (8 bytes), shared by
+    all the workers of one call and guarded by ``flock``: a worker takes the next file when it
+    is free, so a worker whose core is slowed down by the host takes fewer files instead of
+    holding up the others at the end of the chunk (a claim costs some 10 us).
+    """
+    import fcntl
+
+    def claims() -> Any:
+        fd = os.open(counter, os.O_RDWR)
+        try:
+            while True:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    i = int.from_bytes(os.pread(fd, 8, 0), "little")
+                    os.pwrite(fd, (i + 1).to_bytes(8, "little"), 0)
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                if i >= len(paths):
+                    return
+                yield paths[i]
+        finally:
+            os.close(fd)
+
+    return _timed(variant, claims())
+
+
+def _timed(variant: str, paths: Any) -> dict[str, Any]:
     fn = _VARIANT_FUNCS[variant]
-    errors = 0
+    files = errors = 0
     t0 = time.perf_counter()
     for p in paths:
+        files += 1
         try:
             fn(p)
         except Exception:  # a bad file counts, it does not stop the benchmark
             errors += 1
     dt = time.perf_counter() - t0
-    del np
     return {
         "pid": os.getpid(),
         "seconds": dt,
+        "files": files,
         "errors": errors,
         # VmHWM, not ru_maxrss: a loky worker is forked from this process and then exec'd,
         # and ru_maxrss keeps the size of the forked image from before the exec
@@ -164,8 +201,9 @@ def bench_all(
     chunk: int,
     warm: str,
     blas_default: bool = False,
-) -> dict[int, tuple[dict[str, float], dict[str, int], dict[str, Any]]]:
-    """Seconds per variant (summed over chunks), errors and memory, for each ``jobs`` value.
+) -> dict[int, tuple[dict[str, float], dict[str, int], dict[str, Any], dict[str, float]]]:
+    """Seconds per variant (summed over chunks), errors, memory and the workers' busy share,
+    for each ``jobs`` value.
 
     Chunk by chunk, every variant runs at every ``jobs`` value before the next chunk, the
     orders rotating: a burst of load from elsewhere on a shared machine then hits every
@@ -176,6 +214,7 @@ def bench_all(
     from joblib import Parallel, delayed
 
     seconds = {j: dict.fromkeys(VARIANTS, 0.0) for j in jobs_list}
+    busy = {j: dict.fromkeys(VARIANTS, 0.0) for j in jobs_list}  # mean seconds per worker
     errors = {j: dict.fromkeys(VARIANTS, 0) for j in jobs_list}
     worker_rss: dict[int, dict[int, float]] = {j: {} for j in jobs_list}
     chunks = _chunks(files, chunk * max(jobs_list))
@@ -185,6 +224,7 @@ def bench_all(
         rss[r["pid"]] = max(rss.get(r["pid"], 0.0), r["maxrss_mib"])
 
     with ExitStack() as stack:
+        counter = os.path.join(stack.enter_context(tempfile.TemporaryDirectory()), "next")
         pools = {
             j: stack.enter_context(Parallel(n_jobs=j, backend="loky")) for j in jobs_list if j > 1
         }
@@ -211,11 +251,17 @@ def bench_all(
                         seconds[1][v] += r["seconds"]
                         errors[1][v] += r["errors"]
                         continue
+                    with open(counter, "wb") as f:
+                        f.write(bytes(8))  # next file: 0
                     t0 = time.perf_counter()
-                    # one task per worker, its share of the chunk: no per-task dispatch, and
-                    # no task-sized idle tail at the chunk's barrier (see the module's doc)
-                    res = pools[jobs](delayed(run_files)(v, ch[w::jobs]) for w in range(jobs))
-                    seconds[jobs][v] += time.perf_counter() - t0
+                    # one task per worker, each claiming files from the whole chunk as it
+                    # goes (see the module's doc)
+                    res = pools[jobs](delayed(run_claimed)(v, ch, counter) for _ in range(jobs))
+                    dt = time.perf_counter() - t0
+                    seconds[jobs][v] += dt
+                    busy[jobs][v] += sum(r["seconds"] for r in res) / jobs
+                    if sum(r["files"] for r in res) != len(ch):
+                        raise RuntimeError(f"chunk {i}: workers claimed {res}, not {len(ch)}")
                     for r in res:
                         errors[jobs][v] += r["errors"]
                         note(jobs, r)
@@ -227,7 +273,8 @@ def bench_all(
                 str(k): round(v, 1) for k, v in sorted(worker_rss[j].items())
             }
             mem["workers_seen"] = len(worker_rss[j])
-        out[j] = (seconds[j], errors[j], mem)
+        share = {v: busy[j][v] / seconds[j][v] if j > 1 else 1.0 for v in VARIANTS}
+        out[j] = (seconds[j], errors[j], mem, share)
     return out
 
 
@@ -270,7 +317,7 @@ def main() -> int:
     measured = bench_all(files, jobs_list, args.chunk, files[0], args.blas_default)
     wall = time.perf_counter() - t0
     for jobs in jobs_list:
-        seconds, errors, mem = measured[jobs]
+        seconds, errors, mem, share = measured[jobs]
         per: dict[str, Any] = {}
         for v in VARIANTS:
             fps = len(files) / seconds[v]
@@ -281,6 +328,7 @@ def main() -> int:
                 "audio_s_per_s": round(audio_s / seconds[v], 1),
                 "ms_per_file_per_core": round(1000 * seconds[v] * jobs / len(files), 2),
                 "errors": errors[v],
+                "worker_busy_share": round(share[v], 3),
             }
         a, b, c = (per[v]["files_per_s"] for v in VARIANTS)
         results[str(jobs)] = {
@@ -299,6 +347,11 @@ def main() -> int:
                 f"{r['audio_s_per_s']:10.0f} {r['ms_per_file_per_core']:13.2f}{err}"
             )
         print(f"  ratio (a)/(b) = {a / b:.2f}x   ratio (a)/(c) = {a / c:.3f}")
+        if jobs > 1:
+            print(
+                "  workers busy (share of the wall time): "
+                + ", ".join(f"{v[0]} {per[v]['worker_busy_share']:.3f}" for v in VARIANTS)
+            )
         mm = mem.get("worker_peak_rss_mib")
         print(
             f"  peak RSS: main {mem['main_peak_rss_mib']:.0f} MiB"
@@ -332,7 +385,7 @@ def main() -> int:
             "files": len(files),
             "audio_s": round(audio_s, 1),
             "chunk_per_worker": args.chunk,
-            "tasks_per_chunk_and_variant": "one per worker (jobs > 1)",
+            "tasks_per_chunk_and_variant": "one per worker, files claimed one at a time (jobs > 1)",
             "blas_threads_per_process": "default (jobs 1)" if args.blas_default else 1,
             "results": results,
             "scaling_jobs2_over_jobs1": scaling,
