@@ -94,7 +94,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     versions: dict[str, str] = {}
-    for mod in ("numpy", "scipy", "librosa", "soundfile", "soxr", "joblib", "sklearn"):
+    for mod in ("numpy", "scipy", "librosa", "soundfile", "soxr", "miniaudio", "joblib", "sklearn"):
         try:
             versions[mod] = __import__(mod).__version__
         except Exception:  # pragma: no cover - report what is there
@@ -126,7 +126,8 @@ def describe(m: dict[str, Any]) -> str:
     return (
         f"{m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM; Python {m['python']}, "
         f"numpy {v['numpy']}, scipy {v['scipy']}, librosa {v['librosa']}, "
-        f"soundfile {v['soundfile']} (libsndfile {v.get('libsndfile', '?')}), soxr {v['soxr']}; "
+        f"soundfile {v['soundfile']} (libsndfile {v.get('libsndfile', '?')}), "
+        f"miniaudio {v.get('miniaudio', '?')}, soxr {v['soxr']}; "
         f"load average {la}"
     )
 
