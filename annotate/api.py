@@ -36,7 +36,7 @@ from ser.models.version import __version__
 
 from .compare import COMPARISONS, Comparison, compare_ravdess
 from .pipeline import Predictor
-from .runner import extract_files
+from .runner import extract_files, worker_count
 from .speakers import SPEAKER_FROM_DEFAULT, intern_speakers, speaker_function
 from .table import RowStore, output_format, write_table
 from .worker import TEST_CRASH_ENV, TaskContext
@@ -255,10 +255,7 @@ def _prepare(
     if not files:
         logger.warning("no audio files found under %s", ", ".join(paths))
     speakers = intern_speakers([speaker_of(f.relpath, f.path) for f in files])
-    cpus = os.cpu_count() or 1
-    wanted = cpus if jobs is None else jobs
-    # never more workers than files; but 2 at least when asked, to keep crash protection
-    n_jobs = 1 if wanted == 1 else max(2, min(wanted, len(files)))
+    n_jobs = worker_count(jobs, len(files))
     meta = {
         "ser.version": __version__,
         "ser.model_name": loaded.name,

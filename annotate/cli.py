@@ -160,6 +160,8 @@ def annotate_command(
     ] = False,
 ) -> None:
     """Predict the emotion of every audio file under PATH and write one row per file."""
+    _prestart_workers(paths or ["."], glob, jobs, out, overwrite)
+
     from ser.models import SerError
 
     from .api import annotate_to_file
@@ -190,6 +192,37 @@ def annotate_command(
         bar.stop()
     _report(summary, quiet=quiet)
     raise typer.Exit(1 if summary.n_errors else 0)
+
+
+def _prestart_workers(
+    paths: list[str], glob: str | None, jobs: int | None, out: str, overwrite: bool
+) -> None:
+    """Start the run's worker processes now, so they start while the rest is loaded.
+
+    Only for a run that will surely use workers: every path exists, ``out`` may be written,
+    and the walk finds files. The count is the run's own (:func:`~.runner.worker_count`): the
+    walk stops as soon as it has found as many files as workers are wanted, so that the
+    workers started here are the ones the run uses.
+    """
+    import os
+
+    wanted = (os.cpu_count() or 1) if jobs is None else jobs
+    if wanted < 2 or (os.path.exists(out) and not overwrite):
+        return
+    if not all(os.path.exists(p) for p in paths):
+        return
+    from itertools import islice
+
+    from ser.models.corpus import find_audio_files
+
+    from .runner import prestart_workers, worker_count
+
+    try:
+        found = sum(1 for _ in islice(find_audio_files(paths, pattern=glob), wanted))
+    except (OSError, ValueError):  # the run reports it
+        return
+    if found:
+        prestart_workers(worker_count(jobs, found))
 
 
 def _report(summary: RunSummary, *, quiet: bool) -> None:

@@ -33,18 +33,73 @@ import concurrent.futures
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
-from .worker import FileResult, TaskContext, extract_file, read_markers
+from .worker import FileResult, TaskContext, extract_file, read_markers, warm_up
 
-__all__ = ["WORKER_DIED", "extract_files", "is_worker_death"]
+__all__ = ["WORKER_DIED", "extract_files", "is_worker_death", "prestart_workers", "worker_count"]
 
 logger = logging.getLogger(__name__)
 
 WORKER_DIED = "worker process died while processing this file (retried once)"
 # dask.distributed's error when a task keeps killing workers (dask is optional, so by name)
 _DEATH_NAMES = frozenset({"KilledWorker", "TerminatedWorkerError", "BrokenProcessPool"})
+
+
+def worker_count(jobs: int | None, n_files: int) -> int:
+    """Workers for a run of ``n_files`` files asked to use ``jobs`` (None: every core).
+
+    Never more workers than files, but 2 at least when more than one is asked for, which
+    keeps the crash protection (a single worker would run in this process).
+    """
+    wanted = (os.cpu_count() or 1) if jobs is None else jobs
+    return 1 if wanted == 1 else max(2, min(wanted, n_files))
+
+
+# the thread started by prestart_workers, joined before any other joblib call here
+_PRESTART: list[threading.Thread] = []
+
+
+def prestart_workers(n_jobs: int) -> bool:
+    """Start the ``n_jobs`` loky workers of the coming run now, in a background thread.
+
+    A worker takes some 0.3 s to start and import numpy, scipy.fft and the decoders (more on
+    a busy machine); ``ser-annotate`` calls this before it imports the rest of itself, loads
+    the model and walks the folders, so that this time overlaps with that. The thread runs
+    one :func:`~.worker.warm_up` task per worker through the same joblib backend, with the
+    same settings, as the run's :func:`extract_files` will: joblib then reuses these workers.
+    Nothing is started (False) for ``n_jobs < 2`` or when the active joblib backend is not
+    loky (dask and others have workers elsewhere). A failure here is only logged: the run
+    starts its workers itself.
+    """
+    if n_jobs < 2 or _PRESTART:
+        return False
+    from joblib._parallel_backends import LokyBackend
+    from joblib.parallel import get_active_backend
+
+    if type(get_active_backend()[0]) is not LokyBackend:
+        return False
+
+    def run() -> None:
+        from joblib import Parallel, delayed
+
+        try:
+            Parallel(n_jobs=n_jobs)(delayed(warm_up)() for _ in range(n_jobs))
+        except Exception as exc:  # the run will start (or fail to start) its own workers
+            logger.debug("starting the workers early failed: %r", exc)
+
+    thread = threading.Thread(target=run, name="ser-prestart-workers", daemon=True)
+    thread.start()
+    _PRESTART.append(thread)
+    return True
+
+
+def _await_prestart() -> None:
+    while _PRESTART:
+        _PRESTART[-1].join()
+        _PRESTART.pop()
 
 
 def is_worker_death(exc: BaseException) -> bool:
@@ -111,6 +166,7 @@ def _parallel(
 ) -> Iterator[FileResult]:
     from joblib import Parallel, delayed
 
+    _await_prestart()  # never two joblib calls at once; reuses the workers it started
     task = delayed(extract_file)
     parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
     yield from parallel(task(index, path, ctx) for index, path in items)
@@ -120,6 +176,7 @@ def _retry_alone(index: int, path: str, ctx: TaskContext) -> FileResult:
     """Run one file as the only task of a pool, so that its death harms no other file."""
     from joblib import Parallel, delayed
 
+    _await_prestart()
     # n_jobs=2 with a single task: joblib still runs it in a worker, never in this process
     try:
         (res,) = Parallel(n_jobs=2)([delayed(extract_file)(index, path, ctx)])

@@ -14,7 +14,7 @@ import numpy as np
 
 from ser.models import AudioError, FeatureConfig, SerError, process_file
 
-__all__ = ["TEST_CRASH_ENV", "FileResult", "TaskContext", "extract_file"]
+__all__ = ["TEST_CRASH_ENV", "FileResult", "TaskContext", "extract_file", "warm_up"]
 
 #: Test-only hook: when this environment variable is set (in the *parent* process), a worker
 #: process that is given a file whose path contains its value calls ``os._exit(70)`` before
@@ -61,6 +61,23 @@ class FileResult:
     sample_rate: int | None = None
     channels: int | None = None
     features: np.ndarray | None = None
+
+
+def warm_up() -> int:
+    """Import what :func:`extract_file` will need; run by a worker just started (its pid back).
+
+    Used by :func:`ser.annotate.runner.prestart_workers`, so that the workers start and
+    import while the parent is still importing and loading the model.
+    """
+    import scipy.fft  # noqa: F401
+    import soundfile  # noqa: F401
+    import soxr  # noqa: F401
+
+    try:
+        import miniaudio  # noqa: F401
+    except ImportError:  # pragma: no cover - a dependency; FLAC then goes to soundfile
+        pass
+    return os.getpid()
 
 
 def extract_file(index: int, path: str, ctx: TaskContext) -> FileResult:

@@ -250,3 +250,46 @@ def test_without_markers_every_unfinished_file_is_retried_alone(
     table = annotate(tmp_path, model=tiny_model_path, jobs=2).set_index("path")
     assert table.loc["crash_me.wav", "error"] == WORKER_DIED
     assert (table.drop(index="crash_me.wav")["status"] == "ok").all()
+
+
+def test_worker_count_never_exceeds_the_files_but_keeps_two(monkeypatch):
+    from ser.annotate.runner import worker_count
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert worker_count(None, 100) == 8
+    assert worker_count(None, 3) == 3
+    assert worker_count(4, 1) == 2  # crash protection needs a worker process
+    assert worker_count(1, 100) == 1
+    assert worker_count(16, 100) == 16
+
+
+def test_prestarted_workers_are_the_ones_the_run_uses(tmp_path, write_audio, tiny_model_path):
+    from joblib.externals.loky import reusable_executor
+
+    from ser.annotate import runner
+    from ser.annotate.worker import TaskContext
+    from ser.models import feature_config
+
+    files = [str(write_audio(tmp_path / f"f{i}.wav", seed=i)) for i in range(4)]
+    assert runner.prestart_workers(3)
+    runner._await_prestart()
+    executor = reusable_executor._executor
+    pids = set(executor._processes)
+    assert len(pids) == 3
+    ctx = TaskContext(feature_config("default"))
+    results = list(runner.extract_files(list(enumerate(files)), ctx, n_jobs=3))
+    assert sorted(r.status for r in results) == ["ok"] * 4
+    # not restarted: the same executor and the same worker processes did the work
+    assert reusable_executor._executor is executor
+    assert set(executor._processes) == pids
+
+
+def test_no_early_workers_for_one_job_or_another_backend():
+    from joblib import parallel_config
+
+    from ser.annotate import runner
+
+    assert not runner.prestart_workers(1)
+    with parallel_config(backend="threading"):
+        assert not runner.prestart_workers(2)
+    assert runner._PRESTART == []

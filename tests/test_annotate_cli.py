@@ -239,3 +239,51 @@ def test_compare_warns_when_files_were_in_training():
     text = format_comparison(compare_ravdess(table, training_actors=[2, 3]))
     assert "1 of the 2 scored files are by actors the model was trained on" in text
     assert "trained on" not in format_comparison(compare_ravdess(table, training_actors=[5]))
+
+
+# Workers started early (while the rest of ser-annotate loads), for runs that will use them
+
+
+@pytest.fixture
+def prestarts(monkeypatch):
+    """Record the worker counts ser-annotate asks to start early (and start none)."""
+    calls: list[int] = []
+    monkeypatch.setattr("ser.annotate.runner.prestart_workers", calls.append)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("n_files", "jobs", "expected"), [(5, "2", [2]), (1, "3", [2]), (2, "4", [2]), (5, "3", [3])]
+)
+def test_workers_are_started_early_as_many_as_the_run_uses(
+    tmp_path, write_audio, tiny_model_path, prestarts, n_files, jobs, expected
+):
+    for i in range(n_files):
+        write_audio(tmp_path / "c" / f"f{i}.wav", seed=i)
+    out = tmp_path / "labels.csv"
+    args = [str(tmp_path / "c"), "--out", str(out), "--model", str(tiny_model_path)]
+    result = runner.invoke(app, [*args, "--jobs", jobs])
+    assert result.exit_code == 0, result.output
+    assert prestarts == expected
+    assert len(pd.read_csv(out)) == n_files
+
+
+@pytest.mark.parametrize("case", ["one_job", "missing_path", "out_exists", "no_audio"])
+def test_no_workers_are_started_early_for_a_run_that_will_not_use_them(
+    tmp_path, write_audio, tiny_model_path, prestarts, case
+):
+    write_audio(tmp_path / "c" / "f.wav")
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "labels.csv"
+    folder, jobs = str(tmp_path / "c"), "2"
+    if case == "one_job":
+        jobs = "1"
+    elif case == "missing_path":
+        folder = str(tmp_path / "nope")
+    elif case == "out_exists":
+        out.write_text("keep me\n")
+    else:
+        folder = str(tmp_path / "empty")
+    args = [folder, "--out", str(out), "--model", str(tiny_model_path), "--jobs", jobs]
+    runner.invoke(app, args)
+    assert prestarts == []
