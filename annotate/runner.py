@@ -5,6 +5,12 @@ generator of tasks, with the default ``batch_size="auto"`` and no backend named 
 ``joblib.parallel_config`` decides (loky processes locally, dask on a cluster). Results come
 back as workers finish them; the caller puts them in order.
 
+Start-up: ``ser-annotate`` calls :func:`prestart_workers` before it imports the rest of
+itself, loads the model and walks the folders (it looks only as far as it needs to know how
+many workers the run will use), so that starting the workers (a fresh interpreter each,
+importing numpy, scipy.fft and the decoders) overlaps with that work; :func:`extract_files`
+then reuses those workers.
+
 Threads: loky limits the BLAS/OpenMP threads of each worker to ``cpu_count() // n_jobs``
 (joblib's ``inner_max_num_threads`` default), so ``n_jobs`` workers never oversubscribe the
 cores; this module keeps that default.

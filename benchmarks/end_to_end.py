@@ -1,10 +1,12 @@
 """``ser-annotate`` end to end against the bare feature extraction, at the same ``--jobs``.
 
-    python benchmarks/end_to_end.py [--data DIR] [--jobs 1,2] [--files N] [--repeats 2]
+    python benchmarks/end_to_end.py [--data DIR] [--jobs 1,2] [--files N] [--repeats 5]
                                     [--model NAME|PATH]
 
 Both sides run as fresh subprocesses, timed from outside, interleaved (their order
-alternating), ``--repeats`` times each; medians are reported:
+alternating), ``--repeats`` times each; medians are reported (on this shared VM one run of
+either side swings by 10-20 %, as much as the bar's margin, so one or two repeats decide
+nothing):
 
 E  ``python -m ser.annotate DATA --out T --jobs N --model M --quiet --overwrite``: start-up,
    model loading, walking, worker start-up, extraction, scheduling, prediction, writing;
@@ -141,7 +143,7 @@ def main() -> int:
     ap.add_argument("--data", default=default_data_dir(), help="RAVDESS folder")
     ap.add_argument("--files", type=int, default=None, help="use N files (stratified)")
     ap.add_argument("--jobs", default="1,2", help="comma-separated worker counts")
-    ap.add_argument("--repeats", type=int, default=2, help="runs of each side per --jobs")
+    ap.add_argument("--repeats", type=int, default=5, help="runs of each side per --jobs")
     ap.add_argument("--model", default=None, help="model name or file (default: see doc)")
     ap.add_argument("--no-breakdown", action="store_true", help="skip the in-process run")
     ap.add_argument("--bare", metavar="LIST", help=argparse.SUPPRESS)
