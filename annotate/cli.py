@@ -206,19 +206,22 @@ def _prestart_workers(
     """
     import os
 
-    wanted = (os.cpu_count() or 1) if jobs is None else jobs
-    if wanted < 2 or (os.path.exists(out) and not overwrite):
+    if os.path.exists(out) and not overwrite:
         return
     if not all(os.path.exists(p) for p in paths):
         return
+    import sys
     from itertools import islice
 
     from ser.models.corpus import find_audio_files
 
     from .runner import prestart_workers, worker_count
 
+    most = worker_count(jobs, sys.maxsize)  # the workers wanted, however many files
+    if most < 2:
+        return
     try:
-        found = sum(1 for _ in islice(find_audio_files(paths, pattern=glob), wanted))
+        found = sum(1 for _ in islice(find_audio_files(paths, pattern=glob), most))
     except (OSError, ValueError):  # the run reports it
         return
     if found:

@@ -63,8 +63,8 @@ class FileResult:
     features: np.ndarray | None = None
 
 
-def warm_up() -> int:
-    """Import what :func:`extract_file` will need; run by a worker just started (its pid back).
+def warm_up() -> None:
+    """Import what :func:`extract_file` will need; run by a worker just started.
 
     Used by :func:`ser.annotate.runner.prestart_workers`, so that the workers start and
     import while the parent is still importing and loading the model.
@@ -77,7 +77,6 @@ def warm_up() -> int:
         import miniaudio  # noqa: F401
     except ImportError:  # pragma: no cover - a dependency; FLAC then goes to soundfile
         pass
-    return os.getpid()
 
 
 def extract_file(index: int, path: str, ctx: TaskContext) -> FileResult:

@@ -30,7 +30,7 @@ from typing import Any
 
 from _common import default_data_dir, describe, machine, ravdess_files, write_results
 from joblib import delayed
-from throughput import _chunks, run_claimed, run_files
+from throughput import _chunks, claim_chunk, run_files
 
 VARIANT = "a_default"
 
@@ -57,9 +57,7 @@ def claimed(par: Any, gen: Any, files: list[str]) -> float:
         counter = os.path.join(tmp, "next")
         t0 = time.perf_counter()
         for ch in _chunks(files, 192):
-            with open(counter, "wb") as f:
-                f.write(bytes(8))
-            par(delayed(run_claimed)(VARIANT, ch, counter) for _ in range(2))
+            claim_chunk(par, VARIANT, ch, counter, 2)
         return len(files) / (time.perf_counter() - t0)
 
 

@@ -98,6 +98,15 @@ def run_claimed(variant: str, paths: list[str], counter: str) -> dict[str, Any]:
     return _timed(variant, claims())
 
 
+def claim_chunk(par: Any, variant: str, chunk: list[str], counter: str, jobs: int) -> list[Any]:
+    """One ``run_claimed`` task per worker of ``par`` over ``chunk``, the counter reset first."""
+    from joblib import delayed
+
+    with open(counter, "wb") as f:
+        f.write(bytes(8))  # next file: 0
+    return par(delayed(run_claimed)(variant, chunk, counter) for _ in range(jobs))
+
+
 def _timed(variant: str, paths: Any) -> dict[str, Any]:
     fn = _VARIANT_FUNCS[variant]
     files = errors = 0
@@ -251,14 +260,11 @@ def bench_all(
                         seconds[1][v] += r["seconds"]
                         errors[1][v] += r["errors"]
                         continue
-                    with open(counter, "wb") as f:
-                        f.write(bytes(8))  # next file: 0
                     t0 = time.perf_counter()
                     # one task per worker, each claiming files from the whole chunk as it
                     # goes (see the module's doc)
-                    res = pools[jobs](delayed(run_claimed)(v, ch, counter) for _ in range(jobs))
-                    dt = time.perf_counter() - t0
-                    seconds[jobs][v] += dt
+                    res = claim_chunk(pools[jobs], v, ch, counter, jobs)
+                    seconds[jobs][v] += time.perf_counter() - t0
                     busy[jobs][v] += sum(r["seconds"] for r in res) / jobs
                     if sum(r["files"] for r in res) != len(ch):
                         raise RuntimeError(f"chunk {i}: workers claimed {res}, not {len(ch)}")
