@@ -192,6 +192,25 @@ def test_help_and_version_do_not_import_heavy_modules(flag):
     assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout
 
 
+def test_parsing_the_options_imports_no_pydantic(tmp_path):
+    # typer 0.29 coerces every option through a pydantic TypeAdapter: importing pydantic and
+    # building the adapters added 0.22 s to every run (pyproject.toml caps typer below 0.29)
+    code = (
+        "import sys\n"
+        "from ser.annotate.cli import app\n"
+        "try:\n"
+        f"    app([{str(tmp_path / 'missing')!r}, '--out', {str(tmp_path / 'o.csv')!r},\n"
+        "         '--jobs', '2', '--glob', '*.wav', '--normalize', 'speaker', '--quiet'])\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 2, e.code\n"
+        "print('pydantic' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "False", proc.stdout + proc.stderr
+
+
 def installed_script() -> str | None:
     """``ser-annotate`` on PATH, or beside this Python (a venv that is not activated)."""
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
