@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -293,3 +295,19 @@ def test_no_early_workers_for_one_job_or_another_backend():
     with parallel_config(backend="threading"):
         assert not runner.prestart_workers(2)
     assert runner._PRESTART == []
+
+
+def test_one_job_runs_in_a_plain_loop_without_joblib(tmp_path, write_audio, tiny_model_path):
+    # joblib's sequential mode would cost a 1,440-file run 0.1 s of import and per-task work
+    write_audio(tmp_path / "c" / "a.wav")
+    code = (
+        "import sys\n"
+        "from ser.annotate import annotate\n"
+        f"t = annotate({str(tmp_path / 'c')!r}, model={str(tiny_model_path)!r}, jobs=1)\n"
+        "assert list(t['status']) == ['ok'], t\n"
+        "print('joblib' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "False", proc.stdout + proc.stderr
