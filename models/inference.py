@@ -24,13 +24,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["KNOWN_CLASSES", "NumpyClassifier", "Unsupported", "read_model_file"]
+__all__ = ["KNOWN_CLASSES", "NumpyClassifier", "Unsupported", "read_model_file", "read_npy"]
 
 #: The skops protocol this reader understands (skops 0.10 and later write it).
 PROTOCOL = 2
@@ -154,8 +155,7 @@ class _Decoder:
     def _array(self, state: dict[str, Any], cls: str) -> Any:
         kind = state.get("type")
         if kind == "numpy":
-            with self.zf.open(state["file"]) as f:
-                arr = np.load(io.BytesIO(f.read()), allow_pickle=False)
+            arr = read_npy(self.zf.read(state["file"]))
             if cls == "numpy.ndarray":
                 return arr
             scalar = getattr(np, str(state.get("__class__")), None)
@@ -340,3 +340,47 @@ class NumpyClassifier:
             f"NumpyClassifier({kind} MLP, hidden={tuple(layers)}, "
             f"classes={[str(c) for c in self.classes_]})"
         )
+
+
+# the header numpy writes for a plain array (numpy.lib.format.write_array_header_*)
+_NPY_HEADER = re.compile(
+    r"\{'descr': '([<>|=][a-zA-Z]\d*)', 'fortran_order': (False|True), "
+    r"'shape': \((\d+(?:, \d+)*,?)?\), \}\s*"
+)
+
+
+def read_npy(data: bytes) -> np.ndarray:
+    """``numpy.load(io.BytesIO(data), allow_pickle=False)``, the same array, in a third of the time.
+
+    ``numpy.load`` parses each header with ``ast.literal_eval``: for the 388 arrays of a
+    bundled model that was 40 % of loading it. A header in the exact form numpy writes for a
+    plain (non-object, non-structured) dtype is read here with one regular expression; any
+    other header, or data of the wrong length, goes to ``numpy.load``, which also gives the
+    errors.
+    """
+    m = None
+    if data[:6] == b"\x93NUMPY" and len(data) >= 10:
+        major = data[6]
+        if major == 1:
+            start, size = 10, int.from_bytes(data[8:10], "little")
+        elif major in (2, 3):
+            start, size = 12, int.from_bytes(data[8:12], "little")
+        else:
+            start = size = 0
+        if size:
+            try:
+                m = _NPY_HEADER.fullmatch(data[start : start + size].decode("latin1"))
+            except UnicodeDecodeError:  # pragma: no cover - latin1 decodes any byte
+                m = None
+    if m is not None:
+        dtype = np.dtype(m.group(1))
+        shape = tuple(int(n) for n in (m.group(3) or "").replace(",", " ").split())
+        count = 1
+        for n in shape:
+            count *= n
+        offset = start + size
+        if not dtype.hasobject and len(data) - offset == count * dtype.itemsize:
+            flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+            order = "F" if m.group(2) == "True" else "C"
+            return flat.reshape(shape, order=order).copy(order=order)  # writable, like np.load
+    return np.load(io.BytesIO(data), allow_pickle=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.ensemble import VotingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -27,7 +30,13 @@ from ser.models import (
     load_model,
     save_model,
 )
-from ser.models.inference import KNOWN_CLASSES, NumpyClassifier, Unsupported, read_model_file
+from ser.models.inference import (
+    KNOWN_CLASSES,
+    NumpyClassifier,
+    Unsupported,
+    read_model_file,
+    read_npy,
+)
 from ser.models.model import TRUSTED_TYPES
 
 N_FEATURES = 256  # the default feature set's width (FeatureConfig is stored, not checked here)
@@ -214,3 +223,71 @@ def test_the_numpy_reader_accepts_only_classes_the_skops_loader_trusts():
         | set(TRUSTED_TYPES)
     )
     assert KNOWN_CLASSES <= trusted
+
+
+def _npy(arr: np.ndarray, version: tuple[int, int] | None = None) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, version=version, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _same_as_np_load(data: bytes) -> None:
+    want = np.load(io.BytesIO(data), allow_pickle=False)
+    got = read_npy(data)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes(order="A") == want.tobytes(order="A")
+    assert got.flags.writeable and got.flags.f_contiguous == want.flags.f_contiguous
+    assert got.flags.c_contiguous == want.flags.c_contiguous
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    dtype=st.sampled_from(["<f8", ">f4", "<i8", "|u1", "|b1", "<c16", "<U7", "|S3", "<u4"]),
+    shape=st.lists(st.integers(0, 5), max_size=3),
+    fortran=st.booleans(),
+    version=st.sampled_from([None, (1, 0), (2, 0), (3, 0)]),
+    seed=st.integers(0, 2**16),
+)
+def test_read_npy_gives_what_np_load_gives(dtype, shape, fortran, version, seed):
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 100, size=shape).astype(dtype)
+    if fortran:
+        arr = np.asfortranarray(arr)
+    _same_as_np_load(_npy(arr, version))
+
+
+def test_read_npy_leaves_other_headers_and_bad_data_to_np_load():
+    structured = np.zeros(3, dtype=[("a", "<f8"), ("b", "<i4")])
+    _same_as_np_load(_npy(structured))  # not the plain form: np.load reads it
+    data = _npy(np.arange(6.0).reshape(2, 3))
+    for bad in (data[:-8], data + b"\0" * 8):  # wrong length: np.load's own error, or it
+        try:
+            want: object = np.load(io.BytesIO(bad), allow_pickle=False)
+        except Exception as exc:  # whatever numpy raises, read_npy raises too
+            with pytest.raises(type(exc)):
+                read_npy(bad)
+        else:
+            assert np.array_equal(read_npy(bad), want)  # type: ignore[arg-type]
+    objects = np.array([{"a": 1}, None], dtype=object)
+    buf = io.BytesIO()
+    np.save(buf, objects, allow_pickle=True)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        read_npy(buf.getvalue())
+    with pytest.raises(ValueError):
+        read_npy(b"not an npy file at all")
+
+
+@pytest.mark.parametrize("name", BUNDLED_MODELS)
+def test_read_npy_reads_every_array_of_the_bundled_models_itself(name, monkeypatch):
+    with zipfile.ZipFile(bundled_model_path(name)) as zf:
+        data = [zf.read(m) for m in zf.namelist() if m.endswith(".npy")]
+    assert data
+    want = [np.load(io.BytesIO(d), allow_pickle=False) for d in data]
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read_npy fell back to np.load for a bundled model's array")
+
+    monkeypatch.setattr(np, "load", refuse)  # every array must take the fast path
+    for d, w in zip(data, want):
+        got = read_npy(d)
+        assert got.dtype == w.dtype and got.shape == w.shape and got.tobytes() == w.tobytes()
