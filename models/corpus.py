@@ -12,7 +12,6 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from .audio import AUDIO_SUFFIXES
 
@@ -59,6 +58,18 @@ class RavdessLabel:
         return f"Actor_{self.actor:02d}"
 
 
+# PurePath(name).suffix and .stem for a bare file name, without building a path object
+# (a few microseconds a file: seconds over a million-file walk)
+def _suffix(name: str) -> str:
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
+
+
+def _stem(name: str) -> str:
+    i = name.rfind(".")
+    return name[:i] if 0 < i < len(name) - 1 else name
+
+
 def parse_ravdess(path: str | os.PathLike[str]) -> RavdessLabel | None:
     """Labels of a RAVDESS file from its name (``MM-VV-EE-II-SS-RR-AA.ext``), else ``None``.
 
@@ -66,7 +77,7 @@ def parse_ravdess(path: str | os.PathLike[str]) -> RavdessLabel | None:
     are out of range (emotion 01-08, modality 01-03, vocal channel, intensity, statement and
     repetition 01-02, actor 01-99, no strong intensity for neutral), gives ``None``.
     """
-    m = _RAVDESS_RE.match(Path(path).stem)
+    m = _RAVDESS_RE.match(_stem(os.path.basename(os.fspath(path))))
     if m is None:
         return None
     mod, voc, emo, inten, stmt, rep, actor = (int(g) for g in m.groups())
@@ -196,7 +207,7 @@ def _walk(root: str, pattern: str | None, suffixes: frozenset[str]) -> Iterator[
                 is_dir = False
             if is_dir:
                 yield from visit(entry.path, relpath + "/")
-            elif Path(entry.name).suffix.lower() in suffixes and (
+            elif _suffix(entry.name).lower() in suffixes and (
                 pattern is None
                 or fnmatch.fnmatch(entry.name, pattern)
                 or fnmatch.fnmatch(relpath, pattern)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import PurePath
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ser.models import DataError, find_audio_files, parse_ravdess
-from ser.models.corpus import EMOTIONS, validate_subset
+from ser.models.corpus import EMOTIONS, _stem, _suffix, validate_subset
 
 two = st.integers(min_value=0, max_value=99)
 
@@ -66,6 +67,20 @@ def test_out_of_range_fields_do_not_parse(fields):
 @given(st.text())
 def test_arbitrary_names_never_raise(name):
     parse_ravdess(name.replace("\x00", ""))
+
+
+@given(
+    name=st.text(
+        st.sampled_from(["0", "1", "3", "-", ".", "a", "W", "é", " "]), min_size=1, max_size=25
+    )
+)
+def test_suffix_and_stem_are_pathlibs(name):
+    # the walk and parse_ravdess take them from the bare name, without a path object
+    pure = PurePath(name)
+    if pure.name != name:  # "." or ".." as a whole name: never a file in a walk
+        return
+    assert _suffix(name) == pure.suffix
+    assert _stem(name) == pure.stem
 
 
 def test_real_example():
