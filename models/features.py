@@ -43,6 +43,7 @@ __all__ = [
     "extract_features",
     "feature_config",
     "feature_names",
+    "one_blas_thread",
     "process_file",
 ]
 
@@ -136,7 +137,7 @@ def extract_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise FeatureError(f"y must be mono (1-D), got shape {y.shape}")
-    with _one_blas_thread():
+    with one_blas_thread():
         if config.name == "seed":
             return _seed_features(y, config.params)
         return _default_features(y, config.params)
@@ -351,14 +352,16 @@ def _median(x: np.ndarray) -> float:
 _BLAS_STATE: list[Any] = []
 
 
-def _one_blas_thread() -> Any:
-    """Context capping BLAS at one thread for the duration of one file's features.
+def one_blas_thread() -> Any:
+    """Context capping BLAS at one thread, for one file's features or one chunk's predictions.
 
     The matrix products here are tiny (frames x 257 by 257 x 40): a multi-threaded BLAS
     spends more time waking and spinning its threads than computing, 10-50x more on a busy
     machine, and its spinning threads also slow the next file's decoding. Parallelism comes
     from processing files in parallel (joblib caps BLAS in its workers the same way); this
-    covers a plain loop or ``--jobs 1``. The previous limit is restored on exit. The
+    covers a plain loop or ``--jobs 1``. ``ser-annotate`` also predicts under it in the main
+    process: after each chunk OpenBLAS's idle threads spin for a while, on cores that the
+    workers need. The previous limit is restored on exit. The
     controller is rebuilt whenever modules were imported since it was made (librosa loads
     scipy's own BLAS lazily), which happens on the first calls only.
     """

@@ -311,3 +311,27 @@ def test_one_job_runs_in_a_plain_loop_without_joblib(tmp_path, write_audio, tiny
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert proc.stdout.strip().splitlines()[-1] == "False", proc.stdout + proc.stderr
+
+
+def test_predictions_run_on_one_blas_thread(tmp_path, write_audio, tiny_model_path, monkeypatch):
+    # the BLAS threads a chunk would start keep spinning afterwards, on the workers' cores
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from ser.models import Model
+
+    make_corpus(tmp_path / "c", write_audio, n=4)
+    seen: list[list[int]] = []
+    real = Model.predict_proba
+
+    def spy(self, X):
+        seen.append([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"])
+        return real(self, X)
+
+    monkeypatch.setattr(Model, "predict_proba", spy)
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+        table = annotate(tmp_path / "c", model=tiny_model_path, jobs=1)
+        after = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert (table["status"] == "ok").sum() == 4
+    assert seen and all(n == [1] * len(n) for n in seen), seen
+    assert after == before  # the caller's setting is restored
