@@ -7,9 +7,10 @@ than a quarter of annotating RAVDESS. The estimators that ``ser-train`` writes a
 annotation this module reads the model file itself and runs the same arithmetic in numpy.
 
 Reading is safe in the same way as skops' loader, and stricter: the archive's ``schema.json``
-is parsed as JSON, arrays are read with ``numpy.load(allow_pickle=False)``, and no object of a
-class named in the file is ever built. The file's classes must be among the few that this
-module understands (:data:`KNOWN_CLASSES`, all trusted by :func:`ser.models.load_model` too);
+is parsed as JSON, arrays are read as plain numbers (:func:`read_npy`, else
+``numpy.load(allow_pickle=False)``), and no object of a class named in the file is ever
+built. The file's classes must be among the few that this module understands
+(:data:`KNOWN_CLASSES`, all trusted by :func:`ser.models.load_model` too);
 anything else raises :class:`Unsupported`, and the caller falls back to the skops loader, which
 then either refuses the file or loads it with scikit-learn.
 
