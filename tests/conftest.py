@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,25 @@ import soundfile as sf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_CLASSES = ("angry", "happy", "neutral", "sad")
+
+
+@pytest.fixture
+def imported_by() -> Callable[[str, Iterable[str]], list[str]]:
+    """``imported_by(code, names)``: which of the top-level packages ``names`` a fresh
+    interpreter has imported after running ``code`` (sorted); fails if ``code`` fails."""
+
+    def run(code: str, names: Iterable[str]) -> list[str]:
+        probe = (
+            "\nimport json, sys\n"
+            f"print(json.dumps(sorted({{n.split('.')[0] for n in sys.modules}} & {set(names)!r})))"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code + probe], capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    return run
 
 
 @pytest.fixture(scope="session")
