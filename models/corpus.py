@@ -66,8 +66,7 @@ def _suffix(name: str) -> str:
 
 
 def _stem(name: str) -> str:
-    i = name.rfind(".")
-    return name[:i] if 0 < i < len(name) - 1 else name
+    return name[: len(name) - len(_suffix(name))]
 
 
 def parse_ravdess(path: str | os.PathLike[str]) -> RavdessLabel | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import zipfile
@@ -359,26 +360,16 @@ def read_npy(data: bytes) -> np.ndarray:
     other header, or data of the wrong length, goes to ``numpy.load``, which also gives the
     errors.
     """
-    m = None
-    if data[:6] == b"\x93NUMPY" and len(data) >= 10:
-        major = data[6]
-        if major == 1:
-            start, size = 10, int.from_bytes(data[8:10], "little")
-        elif major in (2, 3):
-            start, size = 12, int.from_bytes(data[8:12], "little")
-        else:
-            start = size = 0
-        if size:
-            try:
-                m = _NPY_HEADER.fullmatch(data[start : start + size].decode("latin1"))
-            except UnicodeDecodeError:  # pragma: no cover - latin1 decodes any byte
-                m = None
+    # magic, version, header length (2 bytes in version 1, 4 in versions 2 and 3), header
+    magic = len(data) > 8 and data[:6] == b"\x93NUMPY"
+    width = {1: 2, 2: 4, 3: 4}.get(data[6], 0) if magic else 0
+    start = 8 + width
+    size = int.from_bytes(data[8:start], "little")
+    m = _NPY_HEADER.fullmatch(data[start : start + size].decode("latin1")) if width else None
     if m is not None:
         dtype = np.dtype(m.group(1))
         shape = tuple(int(n) for n in (m.group(3) or "").replace(",", " ").split())
-        count = 1
-        for n in shape:
-            count *= n
+        count = math.prod(shape)
         offset = start + size
         if not dtype.hasobject and len(data) - offset == count * dtype.itemsize:
             flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
