@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ser.models._lazy import lazy_exports
+from ser.common.lazy import lazy_exports
 
 # Imported from their submodules on first use (PEP 562): `ser-annotate --help` must not pay
 # for numpy, pandas or joblib.

@@ -1,7 +1,7 @@
 """The annotation library: :func:`annotate` (a DataFrame) and :func:`annotate_to_file`.
 
 Everything that can be wrong with the arguments (missing path, unknown model, bad output
-name, existing output, bad regex...) is checked and raised as a :class:`~ser.models.SerError`
+name, existing output, bad regex...) is checked and raised as a :class:`~ser.common.SerError`
 *before* any file is processed; after that, a file that cannot be annotated becomes an error
 row and never stops the run.
 """
@@ -18,21 +18,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from ser.models import (
-    BUNDLED_MODELS,
-    DEFAULT_MODEL,
-    NORMALIZATIONS,
-    DataError,
-    FoundFile,
-    Model,
-    ModelError,
-    bundled_model_path,
-    feature_names,
-    find_audio_files,
-    resolve_model,
-)
+from ser.common import DataError, ModelError
+from ser.common.version import __version__
+from ser.corpora import FoundFile, find_audio_files
+from ser.features import NORMALIZATIONS, feature_names
+from ser.models import BUNDLED_MODELS, DEFAULT_MODEL, Model, bundled_model_path, resolve_model
 from ser.models.model import sha256_file
-from ser.models.version import __version__
 
 from .compare import COMPARISONS, Comparison, compare_ravdess
 from .pipeline import Predictor

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ser.models.version import __version__
+from ser.common.version import __version__
 
 if TYPE_CHECKING:
     from .api import RunSummary
@@ -162,7 +162,7 @@ def annotate_command(
     """Predict the emotion of every audio file under PATH and write one row per file."""
     _prestart_workers(paths or ["."], glob, jobs, out, overwrite)
 
-    from ser.models import SerError
+    from ser.common import SerError
 
     from .api import annotate_to_file
 
@@ -213,7 +213,7 @@ def _prestart_workers(
     import sys
     from itertools import islice
 
-    from ser.models.corpus import find_audio_files
+    from ser.corpora.walk import find_audio_files
 
     from .runner import prestart_workers, worker_count
 

@@ -9,9 +9,9 @@ with any number of workers.
   in flight hold features.
 * ``"corpus"`` / ``"speaker"`` (two passes): pass 1 writes each feature vector at its row's
   place in a temporary float32 file on disk (the *spool*). Then the spool is read in chunks
-  to accumulate per-speaker statistics (:class:`~ser.models.normalize.RunningStats`), and read
+  to accumulate per-speaker statistics (:class:`~ser.features.normalize.RunningStats`), and read
   again to normalise each row with the statistics of its group (falling back to the whole run,
-  then to the model's training statistics, see :func:`~ser.models.normalize.choose_stats`) and
+  then to the model's training statistics, see :func:`~ser.features.normalize.choose_stats`) and
   predict. Memory stays a few chunks; disk use is ``4 * n_features`` bytes per file.
 """
 
@@ -24,9 +24,9 @@ from collections.abc import Hashable
 
 import numpy as np
 
+from ser.features.extract import one_blas_thread
+from ser.features.normalize import RunningStats, choose_stats
 from ser.models import Model
-from ser.models.features import one_blas_thread
-from ser.models.normalize import RunningStats, choose_stats
 
 from .table import RowStore
 from .worker import FileResult

@@ -6,7 +6,8 @@ import os
 import re
 from collections.abc import Callable
 
-from ser.models import DataError, parse_ravdess
+from ser.common import DataError
+from ser.corpora import parse_ravdess
 
 __all__ = ["SPEAKER_FROM_DEFAULT", "speaker_function"]
 

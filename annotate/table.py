@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ser.models import DataError, parse_ravdess
+from ser.common import DataError
+from ser.corpora import parse_ravdess
 
 from .worker import FileResult
 

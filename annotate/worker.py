@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ser.models import AudioError, FeatureConfig, SerError, process_file
+from ser.common import AudioError, SerError
+from ser.features import FeatureConfig, process_file
 
 __all__ = ["TEST_CRASH_ENV", "FileResult", "TaskContext", "extract_file", "warm_up"]
 
@@ -82,7 +83,7 @@ def warm_up() -> None:
 def extract_file(index: int, path: str, ctx: TaskContext) -> FileResult:
     """Featurise ``path`` as ``ctx.config`` prescribes; never raises for a bad file.
 
-    A :class:`~ser.models.SerError` (unreadable, corrupt, empty, too short, silent, NaN...)
+    A :class:`~ser.common.SerError` (unreadable, corrupt, empty, too short, silent, NaN...)
     gives an error row with its reason; any other exception gives an error row reading
     ``"<ExceptionType>: <message>"``. For an audio error, the file's sample rate, channel count
     and duration are still filled in when its header can be read.

@@ -60,7 +60,7 @@ def ravdess_files(data: str, n: int | None = None) -> list[str]:
     The subset takes every k-th file of the sorted list (sorted by actor, then by the
     RAVDESS code), so all actors, emotions and intensities are represented in proportion.
     """
-    from ser.models import find_audio_files
+    from ser.corpora import find_audio_files
 
     files = sorted(str(f.path) for f in find_audio_files([data]))
     if not files:
@@ -191,14 +191,9 @@ def bench_model(spec: str | None) -> str:
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from ser.models import (
-            EMOTIONS,
-            GroupStats,
-            Model,
-            feature_config,
-            feature_names,
-            save_model,
-        )
+        from ser.corpora import EMOTIONS
+        from ser.features import GroupStats, feature_config, feature_names
+        from ser.models import Model, save_model
 
         cfg = feature_config("default")
         rng = np.random.default_rng(0)

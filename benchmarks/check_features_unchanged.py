@@ -1,6 +1,6 @@
 """Check that the default features (and the audio front end) still give the same numbers.
 
-Speed work on ``models/audio.py`` and ``models/features.py`` must not move feature values:
+Speed work on ``audio/decode.py`` and ``features/extract.py`` must not move feature values:
 models are trained on them. Run once on the code *before* a change to save a reference, then
 after the change to compare::
 
@@ -42,7 +42,8 @@ DECODE_FAILURES = frozenset({"missing.wav", "empty.wav", "not_audio.wav"})
 
 
 def _features(path: str) -> tuple[np.ndarray | None, str | None]:
-    from ser.models import AudioError, feature_config, process_file
+    from ser.common import AudioError
+    from ser.features import feature_config, process_file
 
     try:
         x, _ = process_file(path, config=feature_config("default"))
@@ -122,7 +123,9 @@ def _synthetic(dirpath: str) -> dict[str, str]:
 
 
 def _front_end(paths: dict[str, str]) -> dict[str, object]:
-    from ser.models import AudioError, feature_config, load_audio, process_file
+    from ser.audio import load_audio
+    from ser.common import AudioError
+    from ser.features import feature_config, process_file
 
     res: dict[str, object] = {}
     for name, path in sorted(paths.items()):
@@ -141,7 +144,7 @@ def _filter_banks() -> list[str]:
     """Compare ser's own mel/chroma filter banks with librosa's, bit for bit."""
     import librosa
 
-    from ser.models import features as F
+    from ser.features import extract as F
 
     bad = []
     configs = [(16000, 512, 40, 50.0), (16000, 1024, 64, 0.0), (22050, 2048, 128, 20.0),

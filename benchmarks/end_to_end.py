@@ -53,7 +53,7 @@ from _common import (
 def bare(list_file: str, jobs: int) -> None:
     """The B side (runs in its own subprocess): extract, keep, print timings as JSON."""
     t0 = time.perf_counter()
-    from ser.models import feature_config, process_file
+    from ser.features import feature_config, process_file
 
     files = Path(list_file).read_text().splitlines()
     cfg = feature_config("default")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.models.features import feature_config
+from ser.features.extract import feature_config
+from ser.features.normalize import GroupStats
 from ser.models.metrics import score
-from ser.models.normalize import GroupStats
 from ser.train.augment import draw_conditions
 from ser.train.dataset import extract_dataset, list_ravdess
 from ser.train.evaluate import fold_data, group_folds

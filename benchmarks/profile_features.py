@@ -27,7 +27,7 @@ def main() -> None:
 
     from pyinstrument import Profiler
 
-    from ser.models import feature_config, process_file
+    from ser.features import feature_config, process_file
 
     m = machine()
     files = ravdess_files(args.data, args.files)
@@ -50,7 +50,7 @@ def main() -> None:
     name = "profile_default" + (f"_{args.tag}" if args.tag else "")
     header = (
         "# pyinstrument profile of "
-        "ser.models.process_file(path, config=feature_config('default'))\n"
+        "ser.features.process_file(path, config=feature_config('default'))\n"
         f"# {len(files)} RAVDESS files from {args.data}; BLAS threads: "
         f"{'library default' if args.blas_threads is None else args.blas_threads}\n"
         f"# machine: {describe(m)}\n"

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.models.corpus import EMOTIONS, validate_subset
-from ser.models.features import feature_config
+from ser.corpora import EMOTIONS, validate_subset
+from ser.features.extract import feature_config
+from ser.features.normalize import normalize_groups
 from ser.models.metrics import score
-from ser.models.normalize import normalize_groups
 from ser.train.augment import Condition, draw_conditions
 from ser.train.dataset import Dataset, extract_dataset, list_ravdess
 from ser.train.evaluate import fold_data, group_folds

@@ -6,7 +6,7 @@ On the same files, in one run, interleaved chunk by chunk: in each chunk every v
 every ``--jobs`` value, the orders rotating from chunk to chunk, so that a change in machine
 load (this is a shared virtual machine) hits all variants and worker counts alike:
 
-(a) ``ser.models.process_file(path, config=feature_config("default"))``: decode, checks,
+(a) ``ser.features.process_file(path, config=feature_config("default"))``: decode, checks,
     trim, resample to 16 kHz, the 256 default features;
 (b) the seeds' per-file recipe, re-implemented faithfully (soundfile read at the native rate,
     ``librosa.stft``, ``librosa.feature.mfcc(n_mfcc=40)``, ``chroma_stft``,
@@ -141,7 +141,7 @@ def _vmhwm_mib() -> float:
 
 
 def _a_default(path: str) -> Any:
-    from ser.models import feature_config, process_file
+    from ser.features import feature_config, process_file
 
     return process_file(path, config=_config(feature_config))[0]
 
@@ -182,7 +182,7 @@ def _c_floor(path: str) -> Any:
     import soxr
     from numpy.lib.stride_tricks import sliding_window_view
 
-    from ser.models.audio import ANALYSIS_SR, _decode
+    from ser.audio.decode import ANALYSIS_SR, _decode
 
     data, sr = _decode(path)
     y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)

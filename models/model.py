@@ -1,7 +1,7 @@
 """What a model is: a fitted classifier plus everything needed to feed it the right features.
 
 A model file is a skops archive (never a pickle) holding a plain dict: the fitted
-scikit-learn estimator, the :class:`~ser.models.features.FeatureConfig` it was trained on, how
+scikit-learn estimator, the :class:`~ser.features.extract.FeatureConfig` it was trained on, how
 features are normalised, the classes, and training metadata. It is loaded with an explicit
 list of trusted types, so a file that carries anything else is refused before any of it is
 built. Beside it lies a JSON model card (``<name>.json``).
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
-from .features import FeatureConfig
-from .normalize import NORMALIZATIONS, GroupStats
+from ser.common.errors import ModelError
+from ser.features.extract import FeatureConfig
+from ser.features.normalize import NORMALIZATIONS, GroupStats
 
 __all__ = [
     "BUNDLED_MODELS",

@@ -154,7 +154,8 @@ def _fit_tiny(normalization: str):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from ser.models import GroupStats, Model, feature_config, feature_names
+    from ser.features import GroupStats, feature_config, feature_names
+    from ser.models import Model
 
     cfg = feature_config()
     rng = np.random.default_rng(0)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ser.annotate import annotate, annotate_to_file, columns, read_metadata
 from ser.annotate import pipeline as pipeline_mod
-from ser.models import DataError, ModelError, SerError
+from ser.common import DataError, ModelError, SerError
 from ser.models.model import sha256_file
 
 TINY_CLASSES = ("angry", "happy", "neutral", "sad")  # as in conftest
@@ -268,7 +268,7 @@ def test_prestarted_workers_are_the_ones_the_run_uses(tmp_path, write_audio, tin
 
     from ser.annotate import runner
     from ser.annotate.worker import TaskContext
-    from ser.models import feature_config
+    from ser.features import feature_config
 
     files = [str(write_audio(tmp_path / f"f{i}.wav", seed=i)) for i in range(4)]
     assert runner.prestart_workers(3)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ser.annotate import WORKER_DIED, read_metadata
 from ser.annotate.cli import app
-from ser.models.version import __version__
+from ser.common.version import __version__
 
 runner = CliRunner()
 HEAVY = ("librosa", "sklearn", "joblib", "pandas", "pyarrow")

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from ser.annotate import annotate
-from ser.models import MIN_GROUP_SIZE, load_model, process_file
+from ser.features import MIN_GROUP_SIZE, process_file
+from ser.models import load_model
 
 PROBS = ["prob_angry", "prob_happy", "prob_neutral", "prob_sad"]
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser.models import ANALYSIS_SR, AudioError, load_audio
+from ser.audio import ANALYSIS_SR, load_audio
+from ser.common import AudioError
 
 
 def tone(sr: int, seconds: float = 1.0, freq: float = 440.0, amp: float = 0.3) -> np.ndarray:
@@ -159,7 +160,7 @@ def test_audio_error_is_a_value_error_and_names_the_file(tmp_path):
 @pytest.mark.parametrize("subtype", ["PCM_S8", "PCM_16", "PCM_24"])
 @pytest.mark.parametrize("channels", [1, 2, 3])
 def test_flac_fast_path_is_bit_identical_to_libsndfile(tmp_path, subtype, channels):
-    from ser.models.audio import _decode_flac
+    from ser.audio.decode import _decode_flac
 
     rng = np.random.default_rng(channels)
     x = np.clip(0.3 * rng.standard_normal((20000, channels)), -1, 1).astype(np.float32)
@@ -181,7 +182,7 @@ def _flac_bytes(tmp_path) -> bytes:
 
 @pytest.mark.parametrize("keep", [0.5, 0.9])
 def test_flac_truncated_mid_stream_gives_libsndfiles_error(tmp_path, keep):
-    from ser.models.audio import _decode_flac
+    from ser.audio.decode import _decode_flac
 
     data = _flac_bytes(tmp_path)
     p = write_bytes(tmp_path, "cut.flac", data[: int(len(data) * keep)])
@@ -191,7 +192,7 @@ def test_flac_truncated_mid_stream_gives_libsndfiles_error(tmp_path, keep):
 
 
 def test_flac_with_a_corrupt_frame_gives_libsndfiles_error(tmp_path):
-    from ser.models.audio import _decode_flac
+    from ser.audio.decode import _decode_flac
 
     data = bytearray(_flac_bytes(tmp_path))
     data[len(data) // 2] ^= 0xFF
@@ -202,7 +203,7 @@ def test_flac_with_a_corrupt_frame_gives_libsndfiles_error(tmp_path):
 
 
 def test_flac_left_to_libsndfile_decodes_the_same(tmp_path, monkeypatch):
-    import ser.models.audio as audio
+    import ser.audio.decode as audio
 
     p = tmp_path / "tone.flac"
     sf.write(p, tone(48000, 1.0), 48000, format="FLAC", subtype="PCM_24")
@@ -216,7 +217,7 @@ def test_flac_left_to_libsndfile_decodes_the_same(tmp_path, monkeypatch):
 def test_flac_fast_path_reads_a_file_name_that_is_not_utf8(tmp_path):
     import os
 
-    from ser.models.audio import _decode_flac
+    from ser.audio.decode import _decode_flac
 
     raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.flac")
     sf.write(raw, tone(16000), 16000, format="FLAC")
@@ -227,7 +228,7 @@ def test_flac_fast_path_reads_a_file_name_that_is_not_utf8(tmp_path):
 
 
 def test_not_flac_inside_a_flac_name(tmp_path):
-    from ser.models.audio import _decode_flac
+    from ser.audio.decode import _decode_flac
 
     p = tmp_path / "really.flac"
     sf.write(p, tone(16000), 16000, format="WAV")  # libsndfile goes by content, not name

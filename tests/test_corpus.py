@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ser.models import DataError, find_audio_files, parse_ravdess
-from ser.models.corpus import EMOTIONS, _stem, _suffix, validate_subset
+from ser.common import DataError
+from ser.corpora import EMOTIONS, find_audio_files, parse_ravdess, validate_subset
+from ser.corpora.walk import file_stem, file_suffix
 
 two = st.integers(min_value=0, max_value=99)
 
@@ -79,8 +80,8 @@ def test_suffix_and_stem_are_pathlibs(name):
     pure = PurePath(name)
     if pure.name != name:  # "." or ".." as a whole name: never a file in a walk
         return
-    assert _suffix(name) == pure.suffix
-    assert _stem(name) == pure.stem
+    assert file_suffix(name) == pure.suffix
+    assert file_stem(name) == pure.stem
 
 
 def test_real_example():

@@ -18,16 +18,9 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ser.models import (
-    BUNDLED_MODELS,
-    GroupStats,
-    Model,
-    ModelError,
-    bundled_model_path,
-    feature_config,
-    load_model,
-    save_model,
-)
+from ser.common import ModelError
+from ser.features import GroupStats, feature_config
+from ser.models import BUNDLED_MODELS, Model, bundled_model_path, load_model, save_model
 from ser.models.inference import (
     KNOWN_CLASSES,
     NumpyClassifier,

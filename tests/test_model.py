@@ -12,7 +12,9 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ser.models import GroupStats, Model, ModelError, feature_config, load_model, save_model
+from ser.common import ModelError
+from ser.features import GroupStats, feature_config
+from ser.models import Model, load_model, save_model
 from ser.models.model import FORMAT, resolve_model, sha256_file
 from ser.train.fit import MLPSettings, make_estimator
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ser.models.normalize import MIN_GROUP_SIZE, GroupStats, RunningStats, normalize_groups
+from ser.features.normalize import MIN_GROUP_SIZE, GroupStats, RunningStats, normalize_groups
 
 
 def test_running_stats_equal_batch_stats():

@@ -38,7 +38,7 @@ def test_seed_features_run_in_a_fresh_process():
     proc = run(
         """
         import numpy as np
-        from ser.models import extract_features, feature_config
+        from ser.features import extract_features, feature_config
         y = np.sin(2 * np.pi * 220 * np.arange(16000) / 16000).astype(np.float32)
         print(extract_features(y, config=feature_config("seed")).shape)
         """

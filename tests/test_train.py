@@ -251,7 +251,7 @@ def test_train_model_with_repeats_and_tuning(tmp_path):
 
 
 def test_nested_cv_with_one_training_speaker_is_a_clear_error():
-    from ser.models import DataError
+    from ser.common import DataError
     from ser.train import cross_validate
 
     ds = toy_dataset(n_actors=2, per_actor=8, n_aug=1)

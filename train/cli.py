@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ser.models.version import __version__
+from ser.common.version import __version__
 
 app = typer.Typer(
     add_completion=False,
@@ -128,7 +128,7 @@ def main(
 
     Examples: ser-train --subset neutral,angry,sad,happy ; ser-train --data ~/ravdess --out m.skops
     """
-    from ser.models.errors import SerError
+    from ser.common.errors import SerError
 
     from .report import run_training
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.models.corpus import EMOTIONS, find_audio_files, parse_ravdess
-from ser.models.errors import DataError, SerError
-from ser.models.features import FeatureConfig
+from ser.common.errors import DataError, SerError
+from ser.corpora import EMOTIONS, find_audio_files, parse_ravdess
+from ser.features.extract import FeatureConfig
 
 from .augment import Condition, apply_condition
 
@@ -88,8 +88,8 @@ def list_ravdess(
 def _featurise(
     path: str, config: FeatureConfig, conditions: Sequence[Condition]
 ) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
-    from ser.models.audio import load_audio
-    from ser.models.features import extract_features
+    from ser.audio.decode import load_audio
+    from ser.features.extract import extract_features
 
     try:
         y, _ = load_audio(path, sr=config.sr, trim=bool(config.params.get("trim", True)))

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ser.models.errors import DataError
+from ser.common.errors import DataError
+from ser.features.normalize import normalize_groups
 from ser.models.metrics import Scores, score
-from ser.models.normalize import normalize_groups
 
 from .dataset import Dataset
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ser.models.corpus import EMOTIONS
-from ser.models.features import feature_config
+from ser.corpora import EMOTIONS
+from ser.features.extract import feature_config
+from ser.features.normalize import NORMALIZATIONS, GroupStats
 from ser.models.metrics import Scores
 from ser.models.model import Model
-from ser.models.normalize import NORMALIZATIONS, GroupStats
 
 from .augment import draw_conditions
 from .dataset import Dataset, extract_dataset, list_ravdess
@@ -154,7 +154,7 @@ def train_model(
     data_dir : path
         Folder holding RAVDESS files (searched recursively).
     subset : sequence of str
-        Emotions to learn (validated by :func:`ser.models.corpus.validate_subset`).
+        Emotions to learn (validated by :func:`ser.corpora.walk.validate_subset`).
     features : {"default", "seed"}
     folds : int >= 2
         Cross-validation folds, grouped by actor.
@@ -307,7 +307,7 @@ def write_card(
 
 
 def _versions() -> dict[str, str]:
-    from ser.models.version import __version__
+    from ser.common.version import __version__
 
     out = {"python": platform.python_version(), "ser": __version__}
     for pkg in ("scikit-learn", "numpy", "scipy", "librosa", "soundfile", "soxr", "skops"):

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import typer
 
-from ser.models.corpus import validate_subset
-from ser.models.errors import DataError
-from ser.models.features import FEATURE_SETS
+from ser.common.errors import DataError
+from ser.corpora import validate_subset
+from ser.features.extract import FEATURE_SETS
+from ser.features.normalize import NORMALIZATIONS
 from ser.models.metrics import Scores, format_confusion
-from ser.models.normalize import NORMALIZATIONS
 
 if TYPE_CHECKING:
     from .fit import TrainResult

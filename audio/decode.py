@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import AudioError
+from ser.common.errors import AudioError
 
 __all__ = [
     "ANALYSIS_SR",

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .audio import ANALYSIS_SR, AudioInfo, load_audio
-from .errors import FeatureError
+from ser.audio.decode import ANALYSIS_SR, AudioInfo, load_audio
+from ser.common.errors import FeatureError
 
 __all__ = [
     "FEATURE_SETS",
