@@ -35,6 +35,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ser.audio.decode import ANALYSIS_SR, AudioInfo, load_audio
+from ser.common.choices import FEATURE_SET_NAMES
 from ser.common.errors import FeatureError
 
 __all__ = [
@@ -64,11 +65,12 @@ _DEFAULT_PARAMS: dict[str, Any] = {
 }
 _SEED_PARAMS: dict[str, Any] = {"sr": ANALYSIS_SR, "trim": True, "n_mfcc": 40, "n_mels": 128}
 
-#: name -> (current version, default parameters)
-FEATURE_SETS: dict[str, tuple[int, dict[str, Any]]] = {
+_SETS: dict[str, tuple[int, dict[str, Any]]] = {
     "default": (1, _DEFAULT_PARAMS),
     "seed": (1, _SEED_PARAMS),
 }
+#: name -> (current version, default parameters), for each of the named feature sets
+FEATURE_SETS: dict[str, tuple[int, dict[str, Any]]] = {n: _SETS[n] for n in FEATURE_SET_NAMES}
 
 
 @dataclass(frozen=True)

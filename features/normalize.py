@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ser.common.choices import NORMALIZATIONS, check_choice
+
 __all__ = [
     "MIN_GROUP_SIZE",
     "NORMALIZATIONS",
@@ -27,7 +29,6 @@ __all__ = [
     "normalize_groups",
 ]
 
-NORMALIZATIONS: tuple[str, ...] = ("none", "corpus", "speaker")
 #: Smallest group whose own mean and standard deviation are used. RAVDESS has 60 files per
 #: actor; with 10 files the standard error of a mean is about a third of a standard deviation.
 MIN_GROUP_SIZE = 10
@@ -141,8 +142,7 @@ def normalize_groups(
     ``groups`` gives each row's speaker (``None`` where unknown); it is ignored for
     ``mode="corpus"``. See the module docstring for the fall-back order.
     """
-    if mode not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {mode!r}")
+    check_choice("normalization", mode, NORMALIZATIONS)
     X = np.asarray(X, dtype=np.float64)
     if groups is None or mode != "speaker":
         groups = [None] * len(X)

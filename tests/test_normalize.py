@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ser.common import DataError
 from ser.features.normalize import MIN_GROUP_SIZE, GroupStats, RunningStats, normalize_groups
 
 
@@ -63,5 +64,5 @@ def test_constant_feature_does_not_divide_by_zero():
 
 
 def test_unknown_mode():
-    with pytest.raises(ValueError, match="normalization must be one of"):
+    with pytest.raises(DataError, match="normalization: unknown value .gender.; choose one of none"):
         normalize_groups(np.zeros((2, 2)), None, mode="gender")
