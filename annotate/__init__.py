@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ser.batch import WORKER_DIED
 from ser.common.lazy import lazy_exports
 
 # Imported from their submodules on first use (PEP 562): `ser-annotate --help` must not pay
@@ -26,7 +27,6 @@ _EXPORTS: dict[str, str] = {
     "Comparison": "compare",
     "compare_ravdess": "compare",
     "format_comparison": "compare",
-    "WORKER_DIED": "runner",
     "columns": "table",
     "read_metadata": "table",
 }
@@ -34,7 +34,6 @@ _EXPORTS: dict[str, str] = {
 if TYPE_CHECKING:
     from .api import Progress, RunSummary, annotate, annotate_to_file
     from .compare import Comparison, compare_ravdess, format_comparison
-    from .runner import WORKER_DIED
     from .table import columns, read_metadata
 
 

@@ -9,28 +9,35 @@ row and never stops the run.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import logging
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+
+from ser.batch import run_batch, worker_count
 from ser.common import DataError, ModelError
+from ser.common.choices import COMPARISONS, NORMALIZATIONS, check_choice
 from ser.common.version import __version__
-from ser.corpora import FoundFile, find_audio_files
-from ser.features import NORMALIZATIONS, feature_names
+from ser.corpora import FoundFile
+from ser.corpora.walk import WalkStats, find_audio_files
+from ser.features import feature_names
 from ser.models import BUNDLED_MODELS, DEFAULT_MODEL, Model, bundled_model_path, resolve_model
 from ser.models.model import sha256_file
 
-from .compare import COMPARISONS, Comparison, compare_ravdess
+from .compare import Comparison, compare_ravdess
+from .output import OutputTarget
 from .pipeline import Predictor
-from .runner import extract_files, worker_count
 from .speakers import SPEAKER_FROM_DEFAULT, intern_speakers, speaker_function
-from .table import RowStore, output_format, write_table
-from .worker import TEST_CRASH_ENV, TaskContext
+from .table import NORM_LABELS, RowStore
+from .worker import extract_file, worker_died
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,7 +61,12 @@ class Progress(Protocol):
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What :func:`annotate_to_file` did."""
+    """What :func:`annotate_to_file` did.
+
+    ``left_out`` describes the entries the walk did not take (other extensions, ``--glob``,
+    not regular files, hidden), ``n_left_out`` counts them. ``normalized`` counts the rows by
+    the statistics that normalised them (``speaker``, ``corpus``, ``training``, ``none``).
+    """
 
     out: str
     n_files: int
@@ -63,6 +75,9 @@ class RunSummary:
     seconds: float
     normalization: str
     comparison: Comparison | None
+    n_left_out: int = 0
+    left_out: str = ""
+    normalized: dict[str, int] = field(default_factory=dict)
 
     @property
     def files_per_s(self) -> float:
@@ -72,6 +87,7 @@ class RunSummary:
 @dataclass(frozen=True)
 class _Plan:
     files: list[FoundFile]
+    walk: WalkStats
     model: Model
     model_sha256: str | None
     mode: str
@@ -97,14 +113,16 @@ def annotate(
     Parameters
     ----------
     paths : path or iterable of paths
-        Folders (walked recursively, hidden entries skipped) and/or files (taken whatever
-        their extension).
+        Folders (walked recursively, hidden entries skipped) and/or regular files (taken
+        whatever their extension). With several, each row's ``path`` starts with the one it
+        was found under, as given; a file reached twice is annotated once.
     model : str, path or Model, optional
         A bundled model name (``"ravdess8"``, the default, or ``"ravdess4"``), a model file,
         or a loaded :class:`~ser.models.Model`.
-    jobs : int >= 1, optional
-        Worker processes; default ``os.cpu_count()``. ``1`` runs in this process, without
-        protection against crashing decoders.
+    jobs : int, optional
+        Worker processes; default (or ``-1``) every usable core, ``-2`` all but one, and
+        never more than the usable cores. ``1`` runs in this process, without protection
+        against crashing decoders.
     pattern : str, optional
         Glob that file names or relative paths must match (e.g. ``"*.wav"``).
     compare : {"ravdess"}, optional
@@ -165,21 +183,15 @@ def annotate_to_file(
     RunSummary
         Counts, time and, with ``compare``, the :class:`~ser.annotate.compare.Comparison`.
     """
-    output_format(out)
-    sout = os.fspath(out)
-    if os.path.exists(sout) and not overwrite:
-        raise DataError(f"{sout} already exists; pass overwrite=True (--overwrite) to replace it")
-    folder = os.path.dirname(os.path.abspath(sout))
-    if not os.path.isdir(folder):
-        raise DataError(f"cannot write {sout}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise DataError(f"cannot write {sout}: folder {folder} is not writable")
-    plan = _prepare(paths, model, jobs, pattern, compare, normalize, speaker_from)
-    t0 = time.perf_counter()
-    store = _execute(plan, spool_dir=folder, progress=progress)
-    table = store.to_arrow(compare=plan.compare, metadata=plan.metadata)
-    write_table(table, sout, overwrite=overwrite)
-    seconds = time.perf_counter() - t0
+    target = OutputTarget(out, overwrite=overwrite)
+    with target:
+        plan = _prepare(paths, model, jobs, pattern, compare, normalize, speaker_from)
+        target.check_inputs(plan.files)
+        t0 = time.perf_counter()
+        store = _execute(plan, spool_dir=target.folder, progress=progress)
+        table = store.to_arrow(compare=plan.compare, metadata=plan.metadata)
+        target.write(table)
+        seconds = time.perf_counter() - t0
     comparison = (
         compare_ravdess(
             table, classes=plan.model.classes, training_actors=plan.model.meta.get("actors")
@@ -187,10 +199,23 @@ def annotate_to_file(
         if plan.compare
         else None
     )
-    summary = RunSummary(sout, store.n, store.n_ok, store.n_errors, seconds, plan.mode, comparison)
+    labels = np.asarray([*NORM_LABELS, ""], dtype=object)[store.norm]
+    normalized = {k: int(v) for k, v in zip(*np.unique(labels[labels != ""], return_counts=True))}
+    summary = RunSummary(
+        target.out,
+        store.n,
+        store.n_ok,
+        store.n_errors,
+        seconds,
+        plan.mode,
+        comparison,
+        plan.walk.total,
+        plan.walk.describe(),
+        normalized,
+    )
     logger.info(
         "wrote %s: %d files, %d ok, %d errors in %.1f s",
-        sout,
+        target.out,
         summary.n_files,
         summary.n_ok,
         summary.n_errors,
@@ -212,18 +237,13 @@ def _prepare(
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = [os.fspath(p) for p in paths]
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise DataError(f"jobs must be a whole number >= 1, got {jobs!r}")
-    if compare is not None and compare not in COMPARISONS:
-        raise DataError(f"unknown comparison {compare!r}; choose one of {', '.join(COMPARISONS)}")
-    if normalize is not None and normalize not in NORMALIZATIONS:
-        raise DataError(
-            f"unknown normalization {normalize!r}; choose one of {', '.join(NORMALIZATIONS)}"
-        )
+    worker_count(jobs, 1)  # checks jobs
+    if compare is not None:
+        check_choice("--compare", compare, COMPARISONS)
+    if normalize is not None:
+        check_choice("--normalize", normalize, NORMALIZATIONS)
     speaker_of = speaker_function(speaker_from)
-    missing = [p for p in paths if not os.path.exists(p)]
-    if missing:
-        raise DataError(f"no such file or directory: {', '.join(missing)}")
+    _check_paths(paths)
     loaded, sha = _load_model(model)
     n_expected = len(feature_names(loaded.features))
     if loaded.n_features != n_expected:
@@ -239,14 +259,15 @@ def _prepare(
             loaded.normalization,
             mode,
         )
+    walk = WalkStats()
     try:
-        files = list(find_audio_files(paths, pattern=pattern))
+        files = list(find_audio_files(paths, pattern=pattern, stats=walk))
     except FileNotFoundError as exc:  # removed since the check above
         raise DataError(str(exc)) from None
     if not files:
         logger.warning("no audio files found under %s", ", ".join(paths))
-    speakers = intern_speakers([speaker_of(f.relpath, f.path) for f in files])
-    n_jobs = worker_count(jobs, len(files))
+    speakers = intern_speakers([None if f.error else speaker_of(f.relpath, f.path) for f in files])
+    n_jobs = worker_count(jobs, sum(f.error is None for f in files))
     meta = {
         "ser.version": __version__,
         "ser.model_name": loaded.name,
@@ -261,7 +282,19 @@ def _prepare(
         "ser.created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     metadata = {k: json.dumps(v, default=str) for k, v in meta.items()}
-    return _Plan(files, loaded, sha, mode, speakers, compare is not None, n_jobs, metadata)
+    return _Plan(files, walk, loaded, sha, mode, speakers, compare is not None, n_jobs, metadata)
+
+
+def _check_paths(paths: list[str]) -> None:
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise DataError(f"{p}: no such file or directory") from None
+        except OSError as exc:
+            raise DataError(f"{p}: {exc.strerror or exc}") from None
+        if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+            raise DataError(f"{p}: not a regular file")
 
 
 def _load_model(spec: PathArg | Model | None) -> tuple[Model, str | None]:
@@ -276,19 +309,18 @@ def _load_model(spec: PathArg | Model | None) -> tuple[Model, str | None]:
 
 def _execute(plan: _Plan, *, spool_dir: str | None, progress: Progress | None) -> RowStore:
     store = RowStore([f.relpath for f in plan.files], plan.speakers, plan.model.classes)
-    ctx = TaskContext(
-        plan.model.features,
-        parent_pid=os.getpid(),
-        crash_pattern=os.environ.get(TEST_CRASH_ENV) or None,
-    )
+    for i, f in enumerate(plan.files):
+        if f.error is not None:  # a folder that could not be listed
+            store.set_error(i, f.error)
     if progress is not None:
         progress.start(store.n)
-    if not plan.files:
+    items = [(i, (i, f.path)) for i, f in enumerate(plan.files) if f.error is None]
+    if not items:
         return store
     predictor = Predictor(plan.model, store, plan.mode, spool_dir)
     try:
-        items = [(i, f.path) for i, f in enumerate(plan.files)]
-        for res in extract_files(items, ctx, n_jobs=plan.n_jobs):
+        task = functools.partial(extract_file, config=plan.model.features)
+        for _, res in run_batch(task, items, n_jobs=plan.n_jobs, on_death=worker_died):
             predictor.add(res)
             if progress is not None:
                 progress.advance(1)

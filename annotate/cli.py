@@ -13,41 +13,48 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
+import os
 import sys
 import time
 from collections.abc import Iterator
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ser.common.choices import COMPARISONS, NORMALIZATIONS, choice_enum
+from ser.common.console import (
+    HELP_OPTIONS,
+    echo_error,
+    log_to_stderr,
+    run_command,
+    sigterm_interrupts,
+)
 from ser.common.version import __version__
 
 if TYPE_CHECKING:
     from .api import RunSummary
 
-__all__ = ["app"]
+__all__ = ["app", "main"]
+
+PROG = "ser-annotate"
 
 app = typer.Typer(
-    name="ser-annotate",
-    help="Predict the emotion of every audio file under PATH (default: the current folder) "
-    "and write one row per file to a Parquet or CSV table.",
+    name=PROG,
     add_completion=False,
     no_args_is_help=False,
+    context_settings=HELP_OPTIONS,
 )
 
 _INPUT, _OUTPUT, _MODEL, _EVAL, _RUN = "Input", "Output", "Model", "Evaluation", "Run"
 
 
-class Normalization(str, Enum):
-    none = "none"
-    corpus = "corpus"
-    speaker = "speaker"
+Normalization = choice_enum("Normalization", NORMALIZATIONS)
+CompareWith = choice_enum("CompareWith", COMPARISONS)
 
 
-class CompareWith(str, Enum):
-    ravdess = "ravdess"
+def main() -> None:
+    """The ``ser-annotate`` command (console entry point)."""
+    run_command(app, PROG)
 
 
 def _show_version(value: bool) -> None:
@@ -135,9 +142,9 @@ def annotate_command(
         typer.Option(
             "--jobs",
             "-j",
-            min=1,
             metavar="N",
-            help="Worker processes (1: in this process, no crash protection).",
+            help="Worker processes, at most the usable cores (-1: all of them; 1: in this "
+            "process, no crash protection).",
             show_default="all cores",
             rich_help_panel=_RUN,
         ),
@@ -159,16 +166,33 @@ def annotate_command(
         ),
     ] = False,
 ) -> None:
-    """Predict the emotion of every audio file under PATH and write one row per file."""
+    """Predict the emotion of every audio file under PATH and write one row per file.
+
+    Examples:
+
+      ser-annotate ./recordings --out labels.parquet
+
+      ser-annotate --jobs 8                       (the current folder, 8 workers)
+
+      ser-annotate ./interviews --speaker-from parent --out labels.csv
+
+      ser-annotate ./ravdess --model ravdess4 --compare ravdess --out ravdess.parquet
+
+    Exit status: 0 every file annotated; 1 some files failed (their rows are in the table)
+    or the run failed after it started; 2 a usage error, found before any work; 130
+    interrupted.
+    """
     _prestart_workers(paths or ["."], glob, jobs, out, overwrite)
 
+    from ser.batch import shutdown_workers
     from ser.common import SerError
 
     from .api import annotate_to_file
 
     bar = _ProgressBar(enabled=not quiet and sys.stderr.isatty())
-    with _log_to_stderr(logging.ERROR if quiet else logging.WARNING), _sigterm_interrupts():
-        try:
+    level = logging.ERROR if quiet else logging.WARNING
+    try:
+        with log_to_stderr(level), sigterm_interrupts(), _native_stderr_silenced(quiet):
             summary = annotate_to_file(
                 paths or ["."],
                 out=out,
@@ -181,15 +205,17 @@ def annotate_command(
                 overwrite=overwrite,
                 progress=bar,
             )
-        except (SerError, OSError) as exc:
-            bar.stop()
-            typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(1 if bar.started else 2) from None
-        except KeyboardInterrupt:
-            bar.stop()
-            typer.echo("Interrupted; no output was written.", err=True)
-            raise typer.Exit(130) from None
+    except (SerError, OSError) as exc:
         bar.stop()
+        echo_error(PROG, exc)
+        raise typer.Exit(1 if bar.started else 2) from None
+    except KeyboardInterrupt:
+        bar.stop()
+        echo_error(PROG, "interrupted; no output was written")
+        raise typer.Exit(130) from None
+    finally:
+        bar.stop()
+        shutdown_workers()
     _report(summary, quiet=quiet)
     raise typer.Exit(1 if summary.n_errors else 0)
 
@@ -200,27 +226,23 @@ def _prestart_workers(
     """Start the run's worker processes now, so they start while the rest is loaded.
 
     Only for a run that will surely use workers: every path exists, ``out`` may be written,
-    and the walk finds files. The count is the run's own (:func:`~.runner.worker_count`): the
-    walk stops as soon as it has found as many files as workers are wanted, so that the
+    and the walk finds files. The count is the run's own (:func:`ser.batch.worker_count`):
+    the walk stops as soon as it has found as many files as workers are wanted, so that the
     workers started here are the ones the run uses.
     """
-    import os
-
-    if os.path.exists(out) and not overwrite:
+    if (os.path.exists(out) and not overwrite) or os.path.isdir(out):
         return
     if not all(os.path.exists(p) for p in paths):
         return
-    import sys
     from itertools import islice
 
+    from ser.batch import prestart_workers, worker_count
     from ser.corpora.walk import find_audio_files
 
-    from .runner import prestart_workers, worker_count
-
-    most = worker_count(jobs, sys.maxsize)  # the workers wanted, however many files
-    if most < 2:
-        return
     try:
+        most = worker_count(jobs, sys.maxsize)  # the workers wanted, however many files
+        if most < 2:
+            return
         found = sum(1 for _ in islice(find_audio_files(paths, pattern=glob), most))
     except (OSError, ValueError):  # the run reports it
         return
@@ -228,15 +250,66 @@ def _prestart_workers(
         prestart_workers(worker_count(jobs, found))
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced(quiet: bool) -> Iterator[None]:
+    """With ``quiet``, send what C libraries print to file descriptor 2 (libmpg123's "Note:
+    Illegal Audio-MPEG-Header") to /dev/null while the run lasts, in this process and in
+    the workers it starts; Python's own ``sys.stderr`` keeps the real stderr."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    python_stderr = sys.stderr
+    try:
+        on_fd2 = python_stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # already redirected (a test's capture)
+        on_fd2 = False
+    if on_fd2:
+        sys.stderr = open(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    try:
+        yield
+    finally:
+        if on_fd2:
+            sys.stderr.close()
+            sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _report(summary: RunSummary, *, quiet: bool) -> None:
     if summary.comparison is not None:
         from .compare import format_comparison
 
         typer.echo(format_comparison(summary.comparison))
-    if not quiet:
+    if quiet:
+        return
+    typer.echo(
+        f"{summary.n_files} files: {summary.n_ok} ok, {summary.n_errors} errors in "
+        f"{summary.seconds:.1f} s ({summary.files_per_s:.1f} files/s) -> {summary.out}",
+        err=True,
+    )
+    if summary.n_left_out:
+        typer.echo(f"left out by the walk: {summary.left_out}", err=True)
+    fallback = summary.normalized.get("training", 0)
+    if fallback:
         typer.echo(
-            f"{summary.n_files} files: {summary.n_ok} ok, {summary.n_errors} errors in "
-            f"{summary.seconds:.1f} s ({summary.files_per_s:.1f} files/s) -> {summary.out}",
+            f"note: {fallback} of {summary.n_ok} rows were normalised with the model's "
+            "training statistics, because their speaker group and the whole run have too "
+            "few files; their predictions are less accurate. Annotate each speaker's files "
+            "together and name speakers with --speaker-from, or use a model trained with "
+            "ser-train --normalize none.",
+            err=True,
+        )
+    corpus = summary.normalized.get("corpus", 0)
+    if corpus and summary.normalization == "speaker":
+        typer.echo(
+            f"note: {corpus} of {summary.n_ok} rows were normalised with the statistics of "
+            "the whole run, because their speaker group has too few files (or no speaker "
+            "was found: see --speaker-from).",
             err=True,
         )
 
@@ -289,50 +362,3 @@ class _ProgressBar:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
-
-
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is when a record is emitted."""
-
-    @property  # type: ignore[override]
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Treat SIGTERM (a batch scheduler stopping the job) like Ctrl-C: clean up and exit."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        old = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-@contextlib.contextmanager
-def _log_to_stderr(level: int) -> Iterator[None]:
-    """Show ``ser`` log records of ``level`` and above on stderr while the command runs."""
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    handler.setLevel(level)
-    logger = logging.getLogger("ser")
-    old = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(min(level, old or logging.WARNING))
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old)

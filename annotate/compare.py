@@ -18,10 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["COMPARISONS", "Comparison", "compare_ravdess", "format_comparison"]
-
-#: Values accepted by ``compare=`` / ``--compare``.
-COMPARISONS: tuple[str, ...] = ("ravdess",)
+__all__ = ["Comparison", "compare_ravdess", "format_comparison"]
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,16 @@ with any number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 
 import numpy as np
 
+from ser.common import OutputError
+from ser.common.ownedfiles import remove_stale, try_lock
 from ser.features.extract import one_blas_thread
 from ser.features.normalize import RunningStats, choose_stats
 from ser.models import Model
@@ -37,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: Rows per prediction chunk (and per spool read).
 CHUNK = 256
+#: Names of the spool files: SPOOL_PREFIX + random + SPOOL_SUFFIX.
+SPOOL_PREFIX, SPOOL_SUFFIX = ".ser-features-", ".f32"
 
 
 class Predictor:
@@ -163,28 +168,50 @@ class Predictor:
 
 
 class _Spool:
-    """Feature rows on disk, each at its walk index (a sparse float32 file)."""
+    """Feature rows on disk, each at its walk index (a sparse float32 file).
+
+    The file is locked while the run lives, so that a later run can tell it from the spool
+    of a run that died (:func:`~ser.common.ownedfiles.remove_stale`), which it removes.
+    """
 
     def __init__(self, folder: str | None, n_rows: int, n_features: int) -> None:
-        fd, self.path = tempfile.mkstemp(prefix=".ser-features-", suffix=".f32", dir=folder)
+        folder = folder or tempfile.gettempdir()
+        remove_stale(os.path.join(folder, SPOOL_PREFIX + "*" + SPOOL_SUFFIX))
+        fd, self.path = tempfile.mkstemp(prefix=SPOOL_PREFIX, suffix=SPOOL_SUFFIX, dir=folder)
+        try_lock(fd)
         self._f = os.fdopen(fd, "r+b")
         self._n_features = n_features
         self._row_bytes = 4 * n_features
-        self._f.truncate(n_rows * self._row_bytes)
+        with self._naming_errors():
+            self._f.truncate(n_rows * self._row_bytes)
+
+    @contextlib.contextmanager
+    def _naming_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:  # a full disk, most likely
+            raise OutputError(
+                f"cannot write the feature spool {self.path}: {exc.strerror or exc}"
+            ) from None
 
     def write(self, i: int, x: np.ndarray) -> None:
-        self._f.seek(i * self._row_bytes)
-        self._f.write(np.ascontiguousarray(x, dtype="<f4").tobytes())
+        with self._naming_errors():
+            self._f.seek(i * self._row_bytes)
+            self._f.write(np.ascontiguousarray(x, dtype="<f4").tobytes())
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        self._f.flush()
-        self._f.seek(start * self._row_bytes)
-        buf = self._f.read((stop - start) * self._row_bytes)
+        with self._naming_errors():
+            self._f.flush()
+            self._f.seek(start * self._row_bytes)
+            buf = self._f.read((stop - start) * self._row_bytes)
         return np.frombuffer(buf, dtype="<f4").reshape(stop - start, self._n_features)
 
     def close(self) -> None:
         if not self._f.closed:
-            self._f.close()
+            try:
+                self._f.close()
+            except OSError:  # the buffered rows could not be flushed (disk full): no matter
+                pass
         try:
             os.unlink(self.path)
         except FileNotFoundError:

@@ -1,8 +1,8 @@
-"""The output table: its columns, the compact row store behind it, and atomic writing.
+"""The output table: its columns, and the compact row store behind it.
 
 Rows (not features) of the whole run are kept in preallocated columns indexed by walk order,
-a few hundred bytes per file, so results that arrive in any order end up sorted, and the
-table is written once, at the end, to a temporary file that is then renamed over the output.
+a few hundred bytes per file, so results that arrive in any order end up sorted. Writing the
+table is :mod:`.output`'s job.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["FORMATS", "NORM_LABELS", "RowStore", "columns", "output_format", "write_table"]
+__all__ = ["FORMATS", "NORM_LABELS", "RowStore", "columns", "output_format", "read_metadata"]
 
 #: Output formats by file extension.
 FORMATS: dict[str, str] = {".parquet": "parquet", ".csv": "csv"}
@@ -285,49 +285,6 @@ def _pandas_metadata(table: pa.Table) -> dict[str, object]:
         "creator": {"library": "pyarrow", "version": pa.__version__},
         "pandas_version": pandas_version,
     }
-
-
-def write_table(
-    table: pa.Table,
-    out: str | os.PathLike[str],
-    *,
-    overwrite: bool,
-) -> None:
-    """Write ``table`` (from :meth:`RowStore.to_arrow`) to ``out`` atomically.
-
-    The format comes from the extension. Parquet keeps the schema metadata. CSV is written
-    as pandas' ``to_csv(index=False)`` writes it (minimal quoting, shortest round-trip
-    floats, ``True``/``False``, empty fields for missing values), in batches, without
-    importing pandas. The table goes to ``.<name>.<pid>.tmp`` in the same folder, which is
-    then renamed over ``out``; on any error (or interruption) the temporary file is removed
-    and ``out`` is left as it was.
-    """
-    fmt = output_format(out)
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            pq.write_table(table, tmp)
-        else:
-            _write_csv(table, tmp)
-        if not overwrite and out.exists():
-            raise DataError(f"{os.fspath(out)} appeared during the run; not replaced")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_csv(table: pa.Table, path: Path, *, batch_rows: int = 50_000) -> None:
-    import csv
-
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(table.column_names)
-        for batch in table.to_batches(max_chunksize=batch_rows):
-            # the csv module writes None as an empty field and floats with repr()
-            writer.writerows(zip(*batch.to_pydict().values()))
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, object]:

@@ -7,7 +7,15 @@ that the API and both commands accept (:mod:`.choices`), the commands' shared vo
 
 from __future__ import annotations
 
-from .errors import AudioError, DataError, FeatureError, ModelError, SerError
+from .errors import AudioError, DataError, FeatureError, ModelError, OutputError, SerError
 from .version import __version__
 
-__all__ = ["AudioError", "DataError", "FeatureError", "ModelError", "SerError", "__version__"]
+__all__ = [
+    "AudioError",
+    "DataError",
+    "FeatureError",
+    "ModelError",
+    "OutputError",
+    "SerError",
+    "__version__",
+]

@@ -6,7 +6,7 @@ class also derives from the builtin it refines, so ``except ValueError`` keeps w
 
 from __future__ import annotations
 
-__all__ = ["AudioError", "DataError", "FeatureError", "ModelError", "SerError"]
+__all__ = ["AudioError", "DataError", "FeatureError", "ModelError", "OutputError", "SerError"]
 
 
 class SerError(Exception):
@@ -35,3 +35,7 @@ class ModelError(SerError, ValueError):
 
 class DataError(SerError, ValueError):
     """A training corpus or option is unusable (no files found, unknown emotion, ...)."""
+
+
+class OutputError(SerError, OSError):
+    """An output cannot be written (locked by another run, disk full, ...); names the file."""

@@ -155,9 +155,9 @@ def test_unreadable_file_is_an_error_row(tmp_path, write_audio, tiny_model_path)
     ("kwargs", "error", "match"),
     [
         ({"model": "no-such-model"}, ModelError, "unknown model 'no-such-model'"),
-        ({"jobs": 0}, DataError, "jobs must be a whole number >= 1, got 0"),
-        ({"normalize": "global"}, DataError, "unknown normalization 'global'"),
-        ({"compare": "iemocap"}, DataError, "unknown comparison 'iemocap'"),
+        ({"jobs": 0}, DataError, r"--jobs must be a whole number of workers \(-1 for every"),
+        ({"normalize": "global"}, DataError, "--normalize: unknown value 'global'; choose one"),
+        ({"compare": "iemocap"}, DataError, "--compare: unknown value 'iemocap'; choose one of"),
         ({"speaker_from": "(unclosed"}, DataError, "nor a valid regular expression"),
     ],
 )
@@ -169,7 +169,7 @@ def test_bad_arguments_raise_before_any_work(tmp_path, tiny_model_path, kwargs, 
 
 
 def test_missing_path_and_bad_output_name_raise(tmp_path, tiny_model_path):
-    with pytest.raises(DataError, match=r"no such file or directory: .*nowhere"):
+    with pytest.raises(DataError, match=r"nowhere: no such file or directory"):
         annotate([tmp_path, tmp_path / "nowhere"], model=tiny_model_path)
     with pytest.raises(DataError, match=r"must end in \.parquet or \.csv"):
         annotate_to_file(tmp_path, out=tmp_path / "labels.xlsx", model=tiny_model_path)
@@ -236,14 +236,14 @@ def test_predictions_do_not_depend_on_arrival_order(
 
 
 @pytest.mark.slow
-def test_without_markers_every_unfinished_file_is_retried_alone(
+def test_a_file_that_kills_its_worker_becomes_an_error_row(
     tmp_path, write_audio, tiny_model_path, monkeypatch
 ):
-    """As on a remote cluster, where the parent cannot read the workers' markers."""
+    from injected_tasks import extract_or_die
+
     from ser.annotate import WORKER_DIED
 
-    monkeypatch.setattr("ser.annotate.runner.read_markers", lambda folder: set())
-    monkeypatch.setenv("SER_TEST_CRASH_PATTERN", "crash_me")
+    monkeypatch.setattr("ser.annotate.api.extract_file", extract_or_die)
     for i in range(4):
         write_audio(tmp_path / f"f{i}.wav", seed=i)
     write_audio(tmp_path / "crash_me.wav")
@@ -252,46 +252,33 @@ def test_without_markers_every_unfinished_file_is_retried_alone(
     assert (table.drop(index="crash_me.wav")["status"] == "ok").all()
 
 
-def test_worker_count_never_exceeds_the_files_but_keeps_two(monkeypatch):
-    from ser.annotate.runner import worker_count
-
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert worker_count(None, 100) == 8
-    assert worker_count(None, 3) == 3
-    assert worker_count(4, 1) == 2  # crash protection needs a worker process
-    assert worker_count(1, 100) == 1
-    assert worker_count(16, 100) == 16
-
-
-def test_prestarted_workers_are_the_ones_the_run_uses(tmp_path, write_audio, tiny_model_path):
+def test_prestarted_workers_are_the_ones_the_run_uses(tmp_path, write_audio):
+    from injected_tasks import pid_after
     from joblib.externals.loky import reusable_executor
 
-    from ser.annotate import runner
-    from ser.annotate.worker import TaskContext
-    from ser.features import feature_config
+    from ser.batch import prestart_workers, runner, shutdown_workers
 
-    files = [str(write_audio(tmp_path / f"f{i}.wav", seed=i)) for i in range(4)]
-    assert runner.prestart_workers(3)
+    shutdown_workers()
+    assert prestart_workers(2)
     runner._await_prestart()
     executor = reusable_executor._executor
     pids = set(executor._processes)
-    assert len(pids) == 3
-    ctx = TaskContext(feature_config("default"))
-    results = list(runner.extract_files(list(enumerate(files)), ctx, n_jobs=3))
-    assert sorted(r.status for r in results) == ["ok"] * 4
+    assert len(pids) == 2
+    items = [(i, 0.2) for i in range(6)]
+    used = {pid for _, pid in runner.run_batch(pid_after, items, n_jobs=2, on_death=str)}
     # not restarted: the same executor and the same worker processes did the work
     assert reusable_executor._executor is executor
-    assert set(executor._processes) == pids
+    assert used <= pids
 
 
 def test_no_early_workers_for_one_job_or_another_backend():
     from joblib import parallel_config
 
-    from ser.annotate import runner
+    from ser.batch import prestart_workers, runner
 
-    assert not runner.prestart_workers(1)
+    assert not prestart_workers(1)
     with parallel_config(backend="threading"):
-        assert not runner.prestart_workers(2)
+        assert not prestart_workers(2)
     assert runner._PRESTART == []
 
 

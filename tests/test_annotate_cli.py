@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ser.annotate import WORKER_DIED, read_metadata
+from ser.annotate import read_metadata
 from ser.annotate.cli import app
 from ser.common.version import __version__
 
@@ -27,7 +27,7 @@ def no_work(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("work started although the arguments were bad")
 
-    monkeypatch.setattr("ser.annotate.api.extract_files", boom)
+    monkeypatch.setattr("ser.annotate.api.run_batch", boom)
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -50,20 +50,26 @@ def test_hostile_folder_exit_code_1_and_every_row(tmp_path, hostile_folder, tiny
 
 
 @pytest.mark.slow
-def test_a_crashing_worker_costs_only_its_file(tmp_path, write_audio, tiny_model_path):
+def test_a_crashing_worker_costs_only_its_file(
+    tmp_path, write_audio, tiny_model_path, monkeypatch
+):
+    from injected_tasks import extract_or_die
+
+    monkeypatch.setattr("ser.annotate.api.extract_file", extract_or_die)
     for i in range(8):
         write_audio(tmp_path / "c" / f"f{i}.wav", seed=i)
     write_audio(tmp_path / "c" / "crash_me.wav")
     out = tmp_path / "labels.parquet"
     args = [str(tmp_path / "c"), "--out", str(out), "--model", str(tiny_model_path)]
-    result = runner.invoke(app, [*args, "--jobs", "2"], env={"SER_TEST_CRASH_PATTERN": "crash_me"})
+    result = runner.invoke(app, [*args, "--jobs", "2"])
     assert result.exit_code == 1, result.output
     assert "a worker process died" in result.stderr
     table = pd.read_parquet(out).set_index("path")
     assert len(table) == 9
     assert table.loc["crash_me.wav", "status"] == "error"
-    assert table.loc["crash_me.wav", "error"] == WORKER_DIED
-    assert "worker process died" in WORKER_DIED and "retried once" in WORKER_DIED
+    assert table.loc["crash_me.wav", "error"] == (
+        "worker process died while processing this file (retried once)"
+    )
     others = table.drop(index="crash_me.wav")
     assert (others["status"] == "ok").all() and others["emotion"].notna().all()
 
@@ -106,7 +112,7 @@ def test_an_interrupted_run_leaves_the_old_output(
     args = [str(tmp_path / "in"), "-o", str(out), "-m", str(tiny_model_path), "-j", "1"]
     result = runner.invoke(app, [*args, "--overwrite", "--normalize", "corpus"])
     assert result.exit_code == 130
-    assert "Interrupted" in result.stderr
+    assert "ser-annotate: error: interrupted; no output was written" in result.stderr
     assert out.read_bytes() == b"old table"
     assert leftovers(tmp_path) == []  # no temporary table, no feature spool
 
@@ -257,7 +263,8 @@ def test_compare_warns_when_files_were_in_training():
 def prestarts(monkeypatch):
     """Record the worker counts ser-annotate asks to start early (and start none)."""
     calls: list[int] = []
-    monkeypatch.setattr("ser.annotate.runner.prestart_workers", calls.append)
+    monkeypatch.setattr("ser.batch.prestart_workers", calls.append)
+    monkeypatch.setattr("ser.common.choices.usable_cores", lambda: 8)
     return calls
 
 
@@ -294,5 +301,14 @@ def test_no_workers_are_started_early_for_a_run_that_will_not_use_them(
     else:
         folder = str(tmp_path / "empty")
     args = [folder, "--out", str(out), "--model", str(tiny_model_path), "--jobs", jobs]
-    runner.invoke(app, args)
+    result = runner.invoke(app, args)
     assert prestarts == []
+    if case == "one_job":  # the run happens, in this process
+        assert result.exit_code == 0, result.output
+        assert pd.read_csv(out)["status"].tolist() == ["ok"]
+    elif case == "no_audio":  # an empty table
+        assert result.exit_code == 0, result.output
+        assert len(pd.read_csv(out)) == 0
+    else:  # refused before any work
+        assert result.exit_code == 2, result.output
+        assert ("no such file" if case == "missing_path" else "already exists") in result.stderr

@@ -40,7 +40,8 @@ def test_compare_ravdess_prints_the_metrics_of_the_table(
     assert result.exit_code == 1, result.output  # one error row
     table = pd.read_parquet(out)
     assert len(table) == 18
-    assert table["path"].iloc[0].startswith("Actor_01/")  # relative to the PATH given
+    # several PATHs: each row's path starts with the PATH it was found under, as given
+    assert table["path"].iloc[0].startswith(f"{ravdess_dir}/Actor_01/")
     classes = [c.removeprefix("prob_") for c in table.columns if c.startswith("prob_")]
 
     scored = table[(table.status == "ok") & table.true_emotion.isin(classes)]

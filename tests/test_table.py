@@ -15,7 +15,8 @@ import pytest
 
 from ser.annotate import annotate_to_file
 from ser.annotate.compare import compare_ravdess
-from ser.annotate.table import RowStore, write_table
+from ser.annotate.output import write_table
+from ser.annotate.table import RowStore
 from ser.annotate.worker import FileResult
 
 CLASSES = ["angry", "calm", "sad"]
