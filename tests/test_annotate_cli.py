@@ -50,9 +50,7 @@ def test_hostile_folder_exit_code_1_and_every_row(tmp_path, hostile_folder, tiny
 
 
 @pytest.mark.slow
-def test_a_crashing_worker_costs_only_its_file(
-    tmp_path, write_audio, tiny_model_path, monkeypatch
-):
+def test_a_crashing_worker_costs_only_its_file(tmp_path, write_audio, tiny_model_path, monkeypatch):
     from injected_tasks import extract_or_die
 
     monkeypatch.setattr("ser.annotate.api.extract_file", extract_or_die)
