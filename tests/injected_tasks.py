@@ -35,3 +35,13 @@ def extract_or_die(item: tuple[int, str], config: FeatureConfig) -> FileResult:
     if CRASH_MARK in os.path.basename(item[1]):
         os._exit(70)
     return extract_file(item, config)
+
+
+def featurise_or_die(item, config):
+    """``ser-train``'s per-file task, except that a path holding ``crash_me`` kills the
+    worker process."""
+    from ser.train.dataset import _featurise
+
+    if CRASH_MARK in item[0]:
+        os._exit(70)
+    return _featurise(item, config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ser.batch import WORKER_DIED, run_batch, worker_count
 from ser.common.errors import DataError, SerError
 from ser.corpora import EMOTIONS, find_audio_files, parse_ravdess
 from ser.features.extract import FeatureConfig
@@ -64,6 +66,9 @@ def list_ravdess(
     found: list[LabelledFile] = []
     n_named = 0
     for f in find_audio_files([root]):
+        if f.error is not None:
+            logger.warning("%s: %s", f.path, f.error)
+            continue
         label = parse_ravdess(f.relpath)
         if label is None:
             continue
@@ -86,11 +91,13 @@ def list_ravdess(
 
 
 def _featurise(
-    path: str, config: FeatureConfig, conditions: Sequence[Condition]
+    item: tuple[str, Sequence[Condition]], config: FeatureConfig
 ) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
+    """Features of one file (and of its augmented copies); never raises for a bad file."""
     from ser.audio.decode import load_audio
     from ser.features.extract import extract_features
 
+    path, conditions = item
     try:
         y, _ = load_audio(path, sr=config.sr, trim=bool(config.params.get("trim", True)))
         x = extract_features(y, config=config)
@@ -107,6 +114,12 @@ def _featurise(
         return x, aug, None
     except SerError as exc:
         return None, None, str(exc)
+    except Exception as exc:  # never let one file abort the batch
+        return None, None, f"{path}: {type(exc).__name__}: {exc}"
+
+
+def _worker_died(item: tuple[str, Sequence[Condition]]) -> tuple[None, None, str]:
+    return None, None, f"{item[0]}: {WORKER_DIED}"
 
 
 def extract_dataset(
@@ -117,29 +130,31 @@ def extract_dataset(
     jobs: int | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> Dataset:
-    """Features of ``files`` in parallel (joblib; ``jobs=None`` uses every core).
+    """Features of ``files`` in parallel, with :func:`ser.batch.run_batch`.
 
+    ``jobs`` as for :func:`ser.batch.worker_count` (None: every usable core).
     ``conditions(file)`` lists the augmentation conditions applied to that file; each gives
-    one extra row in ``X_aug``. Files that fail are skipped and listed, never fatal.
+    one extra row in ``X_aug``. Files that fail, including one whose decoder kills its worker
+    process (twice), are skipped and listed, never fatal.
     """
-    from joblib import Parallel, delayed
-
-    n_jobs = jobs or os.cpu_count() or 1
     conds = [list(conditions(f)) if conditions else [] for f in files]
-    tasks = (delayed(_featurise)(f.path, config, c) for f, c in zip(files, conds))
+    items = [(i, (f.path, c)) for i, (f, c) in enumerate(zip(files, conds))]
+    task = functools.partial(_featurise, config=config)
+    n_jobs = worker_count(jobs, len(items))
+    results: dict[int, tuple[np.ndarray | None, np.ndarray | None, str | None]] = {}
+    for i, res in run_batch(task, items, n_jobs=n_jobs, on_death=_worker_died):
+        results[i] = res
+        if on_progress is not None:
+            on_progress(1)
     rows: list[tuple[LabelledFile, np.ndarray, np.ndarray | None]] = []
     skipped: list[tuple[str, str]] = []
-    # loky gives each worker cpu_count() // n_jobs BLAS/OpenMP threads (one, when all cores
-    # run workers); the backend itself is left to joblib.parallel_config (loky by default).
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-    for f, (x, aug, err) in zip(files, results):
+    for i, f in enumerate(files):  # in the files' order, whatever order they finished in
+        x, aug, err = results.pop(i)
         if err is not None or x is None:
             logger.warning("skipping %s", err)
             skipped.append((f.path, err or "no features"))
         else:
             rows.append((f, x, aug))
-        if on_progress is not None:
-            on_progress(1)
     if not rows:
         raise DataError("no training file could be read; see the warnings above")
     X = np.stack([r[1] for r in rows])
