@@ -35,6 +35,7 @@ run that owns it (:mod:`ser.common.ownedfiles`); a run removes the folders of ru
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import os
 import shutil
@@ -46,7 +47,7 @@ from typing import Any, TypeVar
 from ser.common.choices import resolve_jobs
 from ser.common.ownedfiles import lock_fd, remove_stale
 
-from .worker import WorkerOptions, read_markers, run_task
+from .worker import WorkerOptions, read_markers, run_task, set_up_worker, warm_up
 
 __all__ = [
     "WORKER_DIED",
@@ -103,11 +104,14 @@ def prestart_workers(n_jobs: int) -> bool:
     if type(backend).__name__ != "LokyBackend":  # joblib's default, by name (a private class)
         return False
 
+    owner = os.getpid()
+
     def run() -> None:
         from joblib import Parallel, delayed
 
         try:
-            Parallel(n_jobs=n_jobs)(delayed(_warm_up)() for _ in range(n_jobs))
+            with _worker_setup(owner):
+                Parallel(n_jobs=n_jobs)(delayed(warm_up)(owner) for _ in range(n_jobs))
         except Exception as exc:  # the batch will start (or fail to start) its own workers
             logger.debug("starting the workers early failed: %r", exc)
 
@@ -115,18 +119,6 @@ def prestart_workers(n_jobs: int) -> bool:
     thread.start()
     _PRESTART.append(thread)
     return True
-
-
-def _warm_up() -> None:
-    """Import what featurising a file needs; run by a worker just started."""
-    import scipy.fft  # noqa: F401
-    import soundfile  # noqa: F401
-    import soxr  # noqa: F401
-
-    try:
-        import miniaudio  # noqa: F401
-    except ImportError:  # pragma: no cover - a dependency; FLAC then goes to soundfile
-        pass
 
 
 def _await_prestart() -> None:
@@ -165,7 +157,6 @@ def run_batch(
     *,
     n_jobs: int,
     on_death: Callable[[P], R],
-    quiet: bool = False,
 ) -> Iterator[tuple[int, R]]:
     """Yield ``(index, task(payload))`` for each ``(index, payload)`` item, as they finish.
 
@@ -180,8 +171,6 @@ def run_batch(
         Parallel workers; 1 runs in this process, in a plain loop.
     on_death : callable(payload) -> result
         The result of an item whose worker died twice (once among others, once alone).
-    quiet : bool
-        Silence what native libraries print on the workers' stderr.
     """
     if n_jobs == 1:
         for index, payload in items:
@@ -196,7 +185,7 @@ def run_batch(
             round_no += 1
             marker_dir = os.path.join(marker_root, f"round{round_no}")
             os.mkdir(marker_dir)
-            opts = WorkerOptions(owner, marker_dir, quiet)
+            opts = WorkerOptions(owner, marker_dir)
             received: set[int] = set()
             try:
                 for index, res in _parallel(task, pending, opts, n_jobs):
@@ -221,7 +210,7 @@ def run_batch(
                 len(pending),
             )
     # after the others, so that a suspect that crashes again breaks no pool still needed
-    opts = WorkerOptions(owner, None, quiet)
+    opts = WorkerOptions(owner, None)
     for index, payload in suspects:
         yield index, _retry_alone(task, index, payload, opts, on_death)
 
@@ -249,9 +238,30 @@ def _parallel(
     from joblib import Parallel, delayed
 
     _await_prestart()  # never two joblib calls at once; reuses the workers it started
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-    job = delayed(_indexed)
-    yield from parallel(job(task, index, payload, opts) for index, payload in items)
+    with _worker_setup(opts.owner_pid):
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        job = delayed(_indexed)
+        yield from parallel(job(task, index, payload, opts) for index, payload in items)
+
+
+@contextlib.contextmanager
+def _worker_setup(owner: int) -> Iterator[None]:
+    """Have loky run :func:`~.worker.set_up_worker` in each worker process as it starts.
+
+    Only when loky is the active backend (as by default); its settings are kept, and the
+    same initializer and arguments every time, so that loky keeps reusing its workers. With
+    other backends the workers are set up with their first task instead.
+    """
+    from joblib import parallel_config
+    from joblib.parallel import get_active_backend
+
+    backend = get_active_backend()[0]
+    if type(backend).__name__ != "LokyBackend":  # by name: the class is private to joblib
+        yield
+        return
+    kwargs = {**backend.backend_kwargs, "initializer": set_up_worker, "initargs": (owner,)}
+    with parallel_config(backend="loky", **kwargs):
+        yield
 
 
 def _indexed(task: Callable[[Any], Any], index: int, payload: Any, opts: WorkerOptions) -> Any:
@@ -267,7 +277,8 @@ def _retry_alone(
     _await_prestart()
     # n_jobs=2 with a single task: joblib still runs it in a worker, never in this process
     try:
-        ((_, res),) = Parallel(n_jobs=2)([delayed(_indexed)(task, index, payload, opts)])
+        with _worker_setup(opts.owner_pid):
+            ((_, res),) = Parallel(n_jobs=2)([delayed(_indexed)(task, index, payload, opts)])
     except Exception as exc:
         if not is_worker_death(exc):
             raise

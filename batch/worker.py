@@ -2,15 +2,13 @@
 
 * **The parent watchdog.** A worker whose parent process is gone (``kill -9``, an OOM
   kill, a crash of the main process) exits within about a second, instead of living on
-  until loky's idle timeout: a daemon thread, started with the worker's first task, polls
-  the parent process id. It starts only in a worker's main thread (never in the submitting
-  process, nor in the thread pools of a threading or dask backend).
+  until loky's idle timeout: a daemon thread, started as the worker starts (loky's
+  initializer) or with its first task (other backends), polls the parent process id. It
+  starts only in a worker's main thread (never in the submitting process, nor in the thread
+  pools of a threading or dask backend).
 * **Crash markers.** Before each task the worker writes the task's index at a fixed place
   of a file named by its pid in the run's marker folder; the parent reads these when a
   worker dies, to know which items were in progress (:func:`read_markers`).
-* **Quiet native libraries.** With ``quiet``, the worker points its file descriptor 2 at
-  ``/dev/null``, so that C libraries which print to stderr themselves (libmpg123's "Note:
-  Illegal Audio-MPEG-Header") stay quiet, as ``--quiet`` promises.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WorkerOptions", "read_markers", "run_task"]
+__all__ = ["WorkerOptions", "read_markers", "run_task", "set_up_worker", "warm_up"]
 
 #: Seconds between two looks at the parent process.
 WATCHDOG_PERIOD_S = 0.5
@@ -39,13 +37,10 @@ class WorkerOptions:
     marker_dir : str or None
         Folder for crash markers; None (or a folder the worker cannot write, e.g. on a
         remote cluster) disables them.
-    quiet : bool
-        Silence the worker's native stderr.
     """
 
     owner_pid: int
     marker_dir: str | None = None
-    quiet: bool = False
 
 
 _SET_UP: list[bool] = []
@@ -53,8 +48,7 @@ _SET_UP: list[bool] = []
 
 def run_task(task: Callable[[Any], Any], index: int, payload: Any, opts: WorkerOptions) -> Any:
     """Run ``task(payload)`` in a worker: set the worker up once, mark the task, run it."""
-    if not _SET_UP and os.getpid() != opts.owner_pid:
-        _set_up(opts)
+    set_up_worker(opts.owner_pid)
     marker = _mark(opts.marker_dir, index)
     try:
         return task(payload)
@@ -62,29 +56,68 @@ def run_task(task: Callable[[Any], Any], index: int, payload: Any, opts: WorkerO
         _unmark(marker)
 
 
-def _set_up(opts: WorkerOptions) -> None:
-    _SET_UP.append(True)
+def set_up_worker(owner_pid: int) -> None:
+    """Set this worker process up (once): start the parent watchdog.
+
+    loky runs it as each worker starts (its ``initializer``), so that a worker whose parent
+    dies before it got a task ends too; with other backends :func:`run_task` calls it.
+    """
+    if not _SET_UP and os.getpid() != owner_pid:
+        _SET_UP.append(True)
+        _start_watchdog(owner_pid)
+
+
+def warm_up(owner_pid: int) -> None:
+    """Import what featurising a file needs; run by a worker just started.
+
+    Run by :func:`~ser.batch.prestart_workers`, so that the workers start and import while
+    the parent is still loading.
+    """
+    set_up_worker(owner_pid)
+    import scipy.fft  # noqa: F401
+    import soundfile  # noqa: F401
+    import soxr  # noqa: F401
+
+    try:
+        import miniaudio  # noqa: F401
+    except ImportError:  # pragma: no cover - a dependency; FLAC then goes to soundfile
+        pass
+
+
+def _start_watchdog(owner_pid: int) -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # a thread of some pool (threading or dask backend), not a worker process
-    parent = os.getppid()
     thread = threading.Thread(
-        target=_watch_parent, args=(parent,), name="ser-parent-watchdog", daemon=True
+        target=_watch_parent, args=(owner_pid,), name="ser-parent-watchdog", daemon=True
     )
     thread.start()
-    if opts.quiet:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            os.close(devnull)
-        except OSError:
-            pass
 
 
-def _watch_parent(parent: int) -> None:
-    while True:
-        time.sleep(WATCHDOG_PERIOD_S)
-        if os.getppid() != parent:  # re-parented: the process that started us is gone
-            os._exit(1)
+def _watch_parent(owner_pid: int) -> None:
+    # A worker of the owner's (loky's are its children) watches its parent id change. One
+    # that is not its child (a fork server's), or that was still starting up when the owner
+    # died and so has been re-parented already, watches the owner itself.
+    if os.getppid() == owner_pid:
+        while os.getppid() == owner_pid:
+            time.sleep(WATCHDOG_PERIOD_S)
+    else:
+        while _alive(owner_pid):
+            time.sleep(WATCHDOG_PERIOD_S)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    try:  # a zombie (ended, not yet reaped by its parent) is not alive
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 # One open marker file per worker process and folder: marking a task is then a single

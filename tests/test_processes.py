@@ -1,0 +1,60 @@
+"""``ser-annotate`` as a process: nothing outlives it, whether it ends or is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from conftest import descendants, process_alive, wait_until
+
+
+@pytest.fixture
+def corpus(tmp_path, write_audio):
+    for i in range(40):
+        write_audio(tmp_path / "in" / f"f{i:02d}.wav", seconds=3.0, seed=i)
+    return tmp_path / "in"
+
+
+def command(corpus, out, model) -> list[str]:
+    return [sys.executable, "-m", "ser.annotate", str(corpus), "-o", str(out), "-m", str(model),
+            "-j", "2", "--normalize", "corpus", "-q"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_kill_9_leaves_no_process_and_the_next_run_cleans_up(tmp_path, corpus, tiny_model_path):
+    out = tmp_path / "labels.parquet"
+    proc = subprocess.Popen(command(corpus, out, tiny_model_path))
+    try:
+        # the workers are up and the feature spool is there: the run is under way
+        assert wait_until(
+            lambda: (
+                len(descendants(proc.pid)) >= 3
+                and any(n.startswith(".ser-features-") for n in os.listdir(tmp_path))
+            )
+        )
+        family = descendants(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert wait_until(lambda: not any(process_alive(p) for p in family), limit_s=30)
+    left = sorted(n for n in os.listdir(tmp_path) if n.startswith("."))
+    assert [n for n in left if n.startswith(".ser-features-")]  # the dead run's spool
+    # the next run takes the dead run's lock over and removes its spool
+    done = subprocess.run(command(corpus, out, tiny_model_path), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["in", "labels.parquet"]
+
+
+@pytest.mark.slow
+def test_a_normal_exit_leaves_no_process(tmp_path, corpus, tiny_model_path):
+    out = tmp_path / "labels.parquet"
+    proc = subprocess.Popen(command(corpus, out, tiny_model_path))
+    seen: set[int] = set()
+    while proc.poll() is None:
+        seen |= descendants(proc.pid)
+    assert proc.returncode == 0
+    assert len(seen) >= 2  # it did start workers
+    assert wait_until(lambda: not any(process_alive(p) for p in seen), limit_s=10)
