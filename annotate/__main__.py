@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .cli import app
+from .cli import main
 
-app(prog_name="ser-annotate")
+main()

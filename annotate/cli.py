@@ -176,13 +176,32 @@ def annotate_command(
 
       ser-annotate ./interviews --speaker-from parent --out labels.csv
 
-      ser-annotate ./ravdess --model ravdess4 --compare ravdess --out ravdess.parquet
+      ser-annotate ./ravdess -m ravdess4 --compare ravdess -o ravdess.parquet
 
-    Exit status: 0 every file annotated; 1 some files failed (their rows are in the table)
-    or the run failed after it started; 2 a usage error, found before any work; 130
-    interrupted.
+    Exit status: 0 all annotated; 1 a file or the run failed (rows are kept);
+
+    2 a usage error, found before any work; 130 interrupted.
     """
-    _prestart_workers(paths or ["."], glob, jobs, out, overwrite)
+    with _native_stderr_silenced(quiet):  # before any worker starts: they inherit it
+        summary = _run(paths or ["."], glob, out, overwrite, model, normalize, speaker_from,
+                       compare, jobs, quiet)  # fmt: skip
+    _report(summary, quiet=quiet)
+    raise typer.Exit(1 if summary.n_errors else 0)
+
+
+def _run(
+    paths: list[str],
+    glob: str | None,
+    out: str,
+    overwrite: bool,
+    model: str | None,
+    normalize: Any,
+    speaker_from: str,
+    compare: Any,
+    jobs: int | None,
+    quiet: bool,
+) -> RunSummary:
+    _prestart_workers(paths, glob, jobs, out, overwrite)
 
     from ser.batch import shutdown_workers
     from ser.common import SerError
@@ -190,11 +209,10 @@ def annotate_command(
     from .api import annotate_to_file
 
     bar = _ProgressBar(enabled=not quiet and sys.stderr.isatty())
-    level = logging.ERROR if quiet else logging.WARNING
     try:
-        with log_to_stderr(level), sigterm_interrupts(), _native_stderr_silenced(quiet):
-            summary = annotate_to_file(
-                paths or ["."],
+        with log_to_stderr(logging.ERROR if quiet else logging.WARNING), sigterm_interrupts():
+            return annotate_to_file(
+                paths,
                 out=out,
                 model=model,
                 jobs=jobs,
@@ -216,8 +234,6 @@ def annotate_command(
     finally:
         bar.stop()
         shutdown_workers()
-    _report(summary, quiet=quiet)
-    raise typer.Exit(1 if summary.n_errors else 0)
 
 
 def _prestart_workers(

@@ -310,3 +310,89 @@ def test_no_workers_are_started_early_for_a_run_that_will_not_use_them(
     else:  # refused before any work
         assert result.exit_code == 2, result.output
         assert ("no such file" if case == "missing_path" else "already exists") in result.stderr
+
+
+def _mp3_with_bad_frame_headers(path: Path) -> Path:
+    """An MP3 whose decoder (libmpg123) prints "Note: Illegal Audio-MPEG-Header" to fd 2."""
+    import numpy as np
+    import soundfile as sf
+
+    y = (0.3 * np.sin(np.arange(48_000) * 0.05)).astype("float32")
+    sf.write(path, y, 16_000, format="MP3")
+    data = bytearray(path.read_bytes())
+    syncs = [i for i in range(len(data) - 4) if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0]
+    for i in syncs[5:15]:
+        data[i + 1], data[i + 2] = 0xE1, 0x00
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_quiet_silences_what_native_decoders_print(tmp_path, tiny_model_path, jobs):
+    (tmp_path / "in").mkdir()
+    _mp3_with_bad_frame_headers(tmp_path / "in" / "bad.mp3")
+    cmd = [sys.executable, "-m", "ser.annotate", str(tmp_path / "in"), "-m", str(tiny_model_path)]
+    cmd += ["-j", jobs, "--overwrite", "-o", str(tmp_path / "labels.csv")]
+    loud = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert "Illegal Audio-MPEG-Header" in loud.stderr  # the file does make libmpg123 talk
+    quiet = subprocess.run([*cmd, "--quiet"], capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == loud.returncode == 0, quiet.stderr
+    assert quiet.stderr == "" and quiet.stdout == ""
+
+
+def test_the_summary_says_how_many_rows_fell_back_to_training_statistics(
+    tmp_path, write_audio, tiny_speaker_model_path
+):
+    for i in range(3):  # too few for statistics of their own
+        write_audio(tmp_path / "in" / f"f{i}.wav", seed=i)
+    out = tmp_path / "labels.csv"
+    args = [str(tmp_path / "in"), "-o", str(out), "-m", str(tiny_speaker_model_path), "-j", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out)["normalization"].tolist() == ["training"] * 3
+    assert (
+        "note: 3 of 3 rows were normalised with the model's training statistics" in result.stderr
+    )
+    assert "--speaker-from" in result.stderr and "--normalize none" in result.stderr
+
+
+def test_the_summary_says_nothing_of_fallbacks_when_there_were_none(
+    tmp_path, write_audio, tiny_model_path
+):
+    write_audio(tmp_path / "in" / "f.wav")
+    args = [str(tmp_path / "in"), "-o", str(tmp_path / "l.csv"), "-m", str(tiny_model_path)]
+    result = runner.invoke(app, [*args, "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert "note:" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--jobs", "x"], "Invalid value for '--jobs' / '-j': 'x' is not a valid int."),
+        (["--normalize", "global"], "Invalid value for '--normalize'"),
+        (["--no-such-option"], "No such option: --no-such-option"),
+        (["--jobs", "0"], "--jobs must be a whole number of workers (-1 for every core), got 0"),
+    ],
+)
+def test_every_usage_error_is_one_line_with_status_2(tmp_path, args, line):
+    proc = subprocess.run(
+        [sys.executable, "-m", "ser.annotate", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    (only,) = proc.stderr.splitlines()
+    assert only.startswith("ser-annotate: error: ") and line in only
+
+
+def test_help_with_h_shows_examples_and_choices():
+    proc = subprocess.run(
+        [sys.executable, "-m", "ser.annotate", "-h"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0
+    assert "ser-annotate ./recordings --out labels.parquet" in proc.stdout
+    assert "none|corpus|speaker" in proc.stdout and "<ravdess>" in proc.stdout
