@@ -350,9 +350,7 @@ def test_the_summary_says_how_many_rows_fell_back_to_training_statistics(
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert pd.read_csv(out)["normalization"].tolist() == ["training"] * 3
-    assert (
-        "note: 3 of 3 rows were normalised with the model's training statistics" in result.stderr
-    )
+    assert "note: 3 of 3 rows were normalised with the model's training statistics" in result.stderr
     assert "--speaker-from" in result.stderr and "--normalize none" in result.stderr
 
 
