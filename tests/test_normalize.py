@@ -65,6 +65,6 @@ def test_constant_feature_does_not_divide_by_zero():
 
 def test_unknown_mode():
     with pytest.raises(
-        DataError, match="normalization: unknown value .gender.; choose one of none"
+        DataError, match=r"normalization: unknown value .gender.; choose one of none"
     ):
         normalize_groups(np.zeros((2, 2)), None, mode="gender")
