@@ -13,8 +13,6 @@ from ser.common import DataError
 from ser.corpora import EMOTIONS, find_audio_files, parse_ravdess, validate_subset
 from ser.corpora.walk import file_stem, file_suffix
 
-two = st.integers(min_value=0, max_value=99)
-
 
 @given(
     mod=st.integers(1, 3),
@@ -48,21 +46,59 @@ def test_valid_names_parse(mod, voc, emo, inten, stmt, rep, actor, ext, folder):
     assert label.speaker == f"Actor_{actor:02d}"
 
 
-@given(fields=st.lists(two, min_size=7, max_size=7))
-def test_out_of_range_fields_do_not_parse(fields):
-    mod, voc, emo, inten, stmt, rep, actor = fields
-    valid = (
-        1 <= mod <= 3
-        and voc in (1, 2)
-        and 1 <= emo <= 8
-        and inten in (1, 2)
-        and stmt in (1, 2)
-        and rep in (1, 2)
-        and actor >= 1
-        and not (emo == 1 and inten == 2)
-    )
-    name = "-".join(f"{f:02d}" for f in fields) + ".wav"
-    assert (parse_ravdess(name) is not None) == valid
+#: The values each field of a RAVDESS name may take, as the corpus' documentation lists them
+#: (modality, vocal channel, emotion, intensity, statement, repetition; actors are 01-24 in
+#: the published set, and ser accepts any actor number from 01).
+DOCUMENTED = ({1, 2, 3}, {1, 2}, set(range(1, 9)), {1, 2}, {1, 2}, {1, 2})
+
+
+@given(
+    base=st.tuples(*(st.sampled_from(sorted(v)) for v in DOCUMENTED), st.integers(1, 24)),
+    field=st.integers(0, 5),
+    bad=st.sampled_from([0, 3, 4, 9, 10, 42, 99]),
+)
+def test_a_field_outside_its_documented_values_does_not_parse(base, field, bad):
+    if bad in DOCUMENTED[field]:
+        return
+    fields = list(base)
+    fields[field] = bad
+    assert parse_ravdess("-".join(f"{f:02d}" for f in fields) + ".wav") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("03-01-05-02-02-01-12.wav", ("angry", "strong", "speech", 12)),
+        ("Actor_01/03-01-01-01-01-01-01.flac", ("neutral", "normal", "speech", 1)),
+        ("03-02-08-01-01-02-24.WAV", ("surprised", "normal", "song", 24)),
+        ("01-01-07-02-02-02-07", ("disgust", "strong", "speech", 7)),
+        ("03-01-01-02-01-01-01.wav", None),  # no strong neutral in RAVDESS
+        ("03-01-00-01-01-01-01.wav", None),
+        ("03-01-05-01-01-01-00.wav", None),
+        ("03-01-05-01-01-01.wav", None),
+        ("03-01-05-01-01-01-01-01.wav", None),
+        ("3-1-5-1-1-1-1.wav", None),
+        ("03_01_05_01_01_01_01.wav", None),
+    ],
+)
+def test_examples(name, expected):
+    label = parse_ravdess(name)
+    got = None if label is None else (label.emotion, label.intensity, label.vocal_channel,
+                                       label.actor)  # fmt: skip
+    assert got == expected
+
+
+@pytest.mark.ravdess
+def test_every_published_speech_file_parses_as_the_corpus_documents(ravdess_dir):
+    labels = [parse_ravdess(f.relpath) for f in find_audio_files(ravdess_dir)]
+    assert len(labels) == 1440 and all(lab is not None for lab in labels)
+    from collections import Counter
+
+    emotions = Counter(lab.emotion for lab in labels)
+    assert emotions == {e: 96 if e == "neutral" else 192 for e in EMOTIONS}
+    assert Counter(lab.actor for lab in labels) == {a: 60 for a in range(1, 25)}
+    assert {lab.vocal_channel for lab in labels} == {"speech"}
+    assert Counter(lab.intensity for lab in labels) == {"normal": 768, "strong": 672}
 
 
 @given(st.text())
