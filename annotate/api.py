@@ -66,6 +66,10 @@ class RunSummary:
     ``left_out`` describes the entries the walk did not take (other extensions, ``--glob``,
     not regular files, hidden), ``n_left_out`` counts them. ``normalized`` counts the rows by
     the statistics that normalised them (``speaker``, ``corpus``, ``training``, ``none``).
+    ``timings`` gives the seconds this process spent on each part of the run:
+    ``model_load``, ``walk``, ``predict`` (including normalisation), ``write``, and
+    ``extract`` (the rest of the batch: waiting for the workers, or the extraction itself
+    with one job); the benchmarks read it.
     """
 
     out: str
@@ -78,6 +82,7 @@ class RunSummary:
     n_left_out: int = 0
     left_out: str = ""
     normalized: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def files_per_s(self) -> float:
@@ -95,6 +100,7 @@ class _Plan:
     compare: bool
     n_jobs: int
     metadata: dict[str, str]
+    timings: dict[str, float]
 
 
 def annotate(
@@ -190,7 +196,9 @@ def annotate_to_file(
         t0 = time.perf_counter()
         store = _execute(plan, spool_dir=target.folder, progress=progress)
         table = store.to_arrow(compare=plan.compare, metadata=plan.metadata)
+        t_write = time.perf_counter()
         target.write(table)
+        plan.timings["write"] = time.perf_counter() - t_write
         seconds = time.perf_counter() - t0
     comparison = (
         compare_ravdess(
@@ -212,6 +220,7 @@ def annotate_to_file(
         plan.walk.total,
         plan.walk.describe(),
         normalized,
+        dict(plan.timings),
     )
     logger.info(
         "wrote %s: %d files, %d ok, %d errors in %.1f s",
@@ -244,7 +253,9 @@ def _prepare(
         check_choice("--normalize", normalize, NORMALIZATIONS)
     speaker_of = speaker_function(speaker_from)
     _check_paths(paths)
+    t0 = time.perf_counter()
     loaded, sha = _load_model(model)
+    timings = {"model_load": time.perf_counter() - t0}
     n_expected = len(feature_names(loaded.features))
     if loaded.n_features != n_expected:
         raise ModelError(
@@ -260,10 +271,12 @@ def _prepare(
             mode,
         )
     walk = WalkStats()
+    t0 = time.perf_counter()
     try:
         files = list(find_audio_files(paths, pattern=pattern, stats=walk))
     except FileNotFoundError as exc:  # removed since the check above
         raise DataError(str(exc)) from None
+    timings["walk"] = time.perf_counter() - t0
     if not files:
         logger.warning("no audio files found under %s", ", ".join(paths))
     speakers = intern_speakers([None if f.error else speaker_of(f.relpath, f.path) for f in files])
@@ -282,7 +295,9 @@ def _prepare(
         "ser.created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     metadata = {k: json.dumps(v, default=str) for k, v in meta.items()}
-    return _Plan(files, walk, loaded, sha, mode, speakers, compare is not None, n_jobs, metadata)
+    return _Plan(
+        files, walk, loaded, sha, mode, speakers, compare is not None, n_jobs, metadata, timings
+    )
 
 
 def _check_paths(paths: list[str]) -> None:
@@ -318,6 +333,7 @@ def _execute(plan: _Plan, *, spool_dir: str | None, progress: Progress | None) -
     if not items:
         return store
     predictor = Predictor(plan.model, store, plan.mode, spool_dir)
+    t0 = time.perf_counter()
     try:
         task = functools.partial(extract_file, config=plan.model.features)
         for _, res in run_batch(task, items, n_jobs=plan.n_jobs, on_death=worker_died):
@@ -327,4 +343,6 @@ def _execute(plan: _Plan, *, spool_dir: str | None, progress: Progress | None) -
         predictor.finish()
     finally:
         predictor.close()
+    plan.timings["predict"] = predictor.seconds
+    plan.timings["extract"] = time.perf_counter() - t0 - predictor.seconds
     return store

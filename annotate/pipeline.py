@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Hashable, Iterator
 
 import numpy as np
@@ -78,9 +79,17 @@ class Predictor:
         self._left = np.diff(np.r_[np.arange(0, n, self.chunk), n]).astype(np.int64)
         self._held: dict[int, dict[int, np.ndarray]] = {}
         self._spool = None if mode == "none" else _Spool(spool_dir, n, self.n_features)
+        self.seconds = 0.0  # spent in add() and finish()
 
     def add(self, res: FileResult) -> None:
         """Take one worker result (any order); predicts a chunk as soon as it is complete."""
+        t0 = time.perf_counter()
+        try:
+            self._add(res)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def _add(self, res: FileResult) -> None:
         if res.features is not None and res.features.shape != (self.n_features,):
             res = FileResult(
                 res.index,
@@ -107,6 +116,7 @@ class Predictor:
         """Second pass of the normalising modes (no-op for ``"none"``); frees the spool."""
         if self._spool is None:
             return
+        t0 = time.perf_counter()
         try:
             running = RunningStats()
             for index, X in self._spooled_chunks():
@@ -136,6 +146,7 @@ class Predictor:
                 self._predict(index, Xn, how)
         finally:
             self.close()
+            self.seconds += time.perf_counter() - t0
 
     @property
     def held_chunks(self) -> int:

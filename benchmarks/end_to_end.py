@@ -16,10 +16,9 @@ B  the bare extraction of the throughput benchmark's (a): ``process_file(path,
    memory, nothing written. It also reports its own import and extraction times.
 
 Throughput ratio = B wall / E wall (bar: at least 0.90). Then one in-process
-``ser.annotate.annotate_to_file`` run per ``--jobs`` with timers wrapped around the walk,
-model loading, prediction and table writing gives the breakdown of where E's extra time goes
-(the rest of the run is extraction plus scheduling; with ``--jobs 1`` the worker task runs in
-this process, so the time spent writing its crash-marker files is timed too). With
+``ser.annotate.annotate_to_file`` run per ``--jobs`` gives the breakdown of where E's extra
+time goes, from the parts the run times itself (``RunSummary.timings``: model loading, walk,
+prediction, table writing, and the extraction or the wait for the workers). With
 ``--files N`` a temporary folder of symbolic links to N stratified files stands in for the
 corpus. Writes
 ``benchmarks/results/end_to_end.json``; uses the bundled ``ravdess8`` model when present, else
@@ -83,56 +82,16 @@ def _run(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
 
 
 def _breakdown(data: str, jobs: int, model: str, out: str) -> dict[str, float]:
-    """One in-process annotate_to_file run with timers around its parts."""
-    import ser.annotate.api as api
-    import ser.annotate.pipeline as pipeline
+    """One in-process annotate_to_file run, with the parts it times itself (its summary's
+    ``timings``)."""
+    from ser.annotate import annotate_to_file
 
-    spent: dict[str, float] = {}
-
-    def timed(owner: Any, name: str, label: str) -> None:
-        fn = getattr(owner, name, None)
-        if fn is None:
-            return
-
-        def wrapper(*a: Any, **k: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return fn(*a, **k)
-            finally:
-                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
-
-        setattr(owner, name, wrapper)
-
-    def timed_walk() -> None:  # find_audio_files is a generator: time its consumption
-        fn = api.find_audio_files
-
-        def wrapper(*a: Any, **k: Any) -> Any:
-            t0 = time.perf_counter()
-            files = list(fn(*a, **k))
-            spent["walk"] = spent.get("walk", 0.0) + time.perf_counter() - t0
-            return iter(files)
-
-        api.find_audio_files = wrapper
-
-    try:  # the worker task's crash markers (in this process only with jobs=1)
-        import ser.annotate.worker as worker
-
-        timed(worker, "_mark", "markers")
-        timed(worker, "_unmark", "markers")
-    except ImportError:
-        pass
-    timed(api, "_load_model", "model_load")
-    timed_walk()
-    timed(pipeline.Predictor, "add", "predict_add")
-    timed(pipeline.Predictor, "finish", "predict_finish")
-    timed(api, "write_table", "write")
     t0 = time.perf_counter()
-    summary = api.annotate_to_file([data], out=out, model=model, jobs=jobs, overwrite=True)
+    summary = annotate_to_file([data], out=out, model=model, jobs=jobs, overwrite=True)
     total = time.perf_counter() - t0
-    res = {k: round(v, 3) for k, v in spent.items()}
+    res = {k: round(v, 3) for k, v in summary.timings.items()}
     res["total"] = round(total, 3)
     res["summary_seconds"] = round(summary.seconds, 3)
-    res["extract_and_schedule"] = round(total - sum(spent.values()), 3)
     res["n_ok"] = summary.n_ok
     res["n_files"] = summary.n_files
     return res
