@@ -19,6 +19,7 @@ __all__ = [
     "MIN_DURATION_S",
     "SILENCE_PEAK",
     "AudioInfo",
+    "decode",
     "load_audio",
     "trim_silence",
 ]
@@ -58,7 +59,17 @@ _FLAC_MAGIC = b"fLaC"
 _INT32_SCALE = np.float32(2.0**-31)
 
 
-def _decode(path: str) -> tuple[np.ndarray, int]:
+def decode(path: str) -> tuple[np.ndarray, int]:
+    """The samples of ``path`` as float32, shape ``(frames, channels)``, and its rate.
+
+    FLAC goes to dr_flac where it can (:func:`_decode_flac`), everything else to libsndfile.
+    No mixing, trimming or resampling: :func:`load_audio` does those.
+
+    Raises
+    ------
+    AudioError
+        When the file cannot be decoded; the message says why.
+    """
     if path[-5:].lower() == ".flac":
         decoded = _decode_flac(path)
         if decoded is not None:
@@ -183,7 +194,7 @@ def load_audio(
     if sr <= 0:
         raise ValueError(f"sr must be > 0, got {sr}")
     spath = os.fspath(path)
-    data, native_sr = _decode(spath)
+    data, native_sr = decode(spath)
     n, channels = data.shape
     info = AudioInfo(spath, native_sr, channels, n / native_sr if native_sr else 0.0)
     if n == 0:

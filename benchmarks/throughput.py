@@ -182,9 +182,9 @@ def _c_floor(path: str) -> Any:
     import soxr
     from numpy.lib.stride_tricks import sliding_window_view
 
-    from ser.audio.decode import ANALYSIS_SR, _decode
+    from ser.audio.decode import ANALYSIS_SR, decode
 
-    data, sr = _decode(path)
+    data, sr = decode(path)
     y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
     y = soxr.resample(y, sr, ANALYSIS_SR, quality="HQ")
     n_fft, hop = 512, 160
