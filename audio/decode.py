@@ -16,6 +16,7 @@ from ser.common.errors import AudioError
 
 __all__ = [
     "ANALYSIS_SR",
+    "AUDIO_SUFFIXES",
     "MIN_DURATION_S",
     "SILENCE_PEAK",
     "AudioInfo",

@@ -26,6 +26,7 @@ __all__ = [
     "NORMALIZATIONS",
     "GroupStats",
     "RunningStats",
+    "choose_stats",
     "normalize_groups",
 ]
 
