@@ -57,3 +57,14 @@ def test_modules_stay_small(package, path):
     is the one known exception)."""
     limit = 600 if path.relative_to(REPO).as_posix() == "features/extract.py" else 420
     assert len(path.read_text(encoding="utf-8").splitlines()) <= limit
+
+
+@pytest.mark.parametrize(("package", "path"), list(_modules()), ids=lambda v: str(v))
+def test_annotate_and_train_never_import_each_other(package, path):
+    other = {"ser.annotate": "ser.train", "ser.train": "ser.annotate"}.get(package)
+    if other is None:
+        return
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+    names += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [n for n in names if n == other or n.startswith(other + ".")]
