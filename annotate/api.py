@@ -24,7 +24,7 @@ import numpy as np
 
 from ser.batch import run_batch, worker_count
 from ser.common import DataError, ModelError
-from ser.common.choices import COMPARISONS, NORMALIZATIONS, check_choice
+from ser.common.choices import COMPARISONS, NORMALIZATIONS, check_choice, resolve_jobs
 from ser.common.version import __version__
 from ser.corpora import FoundFile
 from ser.corpora.walk import WalkStats, find_audio_files
@@ -246,7 +246,7 @@ def _prepare(
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = [os.fspath(p) for p in paths]
-    worker_count(jobs, 1)  # checks jobs
+    resolve_jobs(jobs)  # checks jobs, and says when they are capped
     if compare is not None:
         check_choice("--compare", compare, COMPARISONS)
     if normalize is not None:

@@ -72,12 +72,13 @@ _LOCK_NAME = "owner.lock"
 
 def worker_count(jobs: int | None, n_items: int) -> int:
     """Workers for a batch of ``n_items`` asked to use ``jobs`` (see
-    :func:`~ser.common.choices.resolve_jobs`: None or -1 is every usable core).
+    :func:`~ser.common.choices.resolve_jobs`: None or -1 is every usable core; no warning
+    here, the caller checks ``jobs`` once).
 
     Never more workers than items, but 2 at least when more than one is asked for, which
     keeps the crash protection (a single worker would run in this process).
     """
-    wanted = resolve_jobs(jobs)
+    wanted = resolve_jobs(jobs, warn=False)
     return 1 if wanted == 1 else max(2, min(wanted, n_items))
 
 

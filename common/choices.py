@@ -54,12 +54,13 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def resolve_jobs(jobs: int | None) -> int:
+def resolve_jobs(jobs: int | None, *, warn: bool = True) -> int:
     """Worker processes for ``--jobs``: a count of 1 or more, capped at the usable cores.
 
     ``None`` means every usable core; negative values count from the cores as joblib's do
     (``-1`` all of them, ``-2`` all but one). More than there are cores is capped, with a
-    warning: extra workers would only compete for the same cores, each with its own memory.
+    warning (unless ``warn`` is False): extra workers would only compete for the same cores,
+    each with its own memory.
 
     Raises
     ------
@@ -80,8 +81,9 @@ def resolve_jobs(jobs: int | None) -> int:
             )
         return cores + 1 + jobs
     if jobs > cores:
-        logger.warning(
-            "--jobs %d is more than the %d usable core(s): using %d workers", jobs, cores, cores
-        )
+        if warn:
+            logger.warning(
+                "--jobs %d is more than the %d usable core(s): using %d", jobs, cores, cores
+            )
         return cores
     return jobs

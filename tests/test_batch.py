@@ -20,6 +20,7 @@ from injected_tasks import pid_after, square_or_die
 
 from ser.batch import run_batch, shutdown_workers, worker_count
 from ser.common import DataError
+from ser.common.choices import resolve_jobs
 
 TESTS = Path(__file__).resolve().parent
 
@@ -58,6 +59,8 @@ def test_worker_count_caps_at_the_usable_cores_and_takes_joblib_negatives(monkey
     assert worker_count(1, 100) == 1
     assert "more than the 8 usable core(s)" not in caplog.text
     assert worker_count(10_000, 60) == 8
+    assert caplog.text == ""  # the caller warns, once
+    assert resolve_jobs(10_000) == 8
     assert "--jobs 10000 is more than the 8 usable core(s): using 8" in caplog.text
     for bad in (0, -9, True, 2.5, "2"):
         with pytest.raises(DataError, match="--jobs"):
