@@ -41,6 +41,7 @@ import os
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -239,7 +240,10 @@ def _parallel(
     from joblib import Parallel, delayed
 
     _await_prestart()  # never two joblib calls at once; reuses the workers it started
-    with _worker_setup(opts.owner_pid):
+    with _worker_setup(opts.owner_pid), warnings.catch_warnings():
+        # a consumer that stops early (its own error) closes this generator, and joblib then
+        # warns that the results in flight were not used: they were not meant to be
+        warnings.filterwarnings("ignore", message=r".*tasks have been successfully executed")
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
         job = delayed(_indexed)
         yield from parallel(job(task, index, payload, opts) for index, payload in items)
