@@ -177,8 +177,11 @@ def annotate_to_file(
     Parameters
     ----------
     out : path ending in .parquet or .csv
-        Written through a temporary file in the same folder that is renamed at the end; an
-        interrupted run leaves no partial table. Parquet files carry the run's metadata.
+        Checked before any work (not a folder, not one of the input files, its folder
+        writable) and locked while the run lasts (see :mod:`~ser.annotate.output`). Written
+        through a temporary file in the same folder that is renamed at the end; an
+        interrupted or failed run leaves no partial table. Parquet files carry the run's
+        metadata; in CSV files, formula-like text is neutralised.
     overwrite : bool
         Replace an existing ``out``; without it an existing file is an error (before work).
     **others
@@ -188,6 +191,13 @@ def annotate_to_file(
     -------
     RunSummary
         Counts, time and, with ``compare``, the :class:`~ser.annotate.compare.Comparison`.
+
+    Raises
+    ------
+    SerError
+        For bad arguments or an unusable ``out``, before any file is processed;
+        :class:`~ser.common.OutputError` when another run holds ``out`` or it cannot be
+        written (a full disk), naming the file.
     """
     target = OutputTarget(out, overwrite=overwrite)
     with target:
