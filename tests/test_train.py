@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from ser.common.errors import DataError
 from ser.models import load_model
 from ser.train import Dataset, fold_data, group_folds
 from ser.train.augment import apply_condition, draw_conditions
@@ -34,7 +35,7 @@ def test_folds_are_grouped_by_actor_and_cover_everything():
     for m in masks:
         assert not set(groups[m]) & set(groups[~m])
         assert {a % 2 for a in groups[m]} == {0, 1}  # male and female actors in each fold
-    with pytest.raises(ValueError, match="folds must be between 2"):
+    with pytest.raises(DataError, match="--folds must be between 2 and the number of speakers"):
         group_folds(groups, 25)
 
 
@@ -240,7 +241,9 @@ def test_train_model_with_repeats_and_tuning(tmp_path):
     assert [r.seed for r in rep.cv] == [0, 1]
     summary = rep.cv_summary()
     assert len(summary["per_seed"]) == 2
-    assert summary["uar"]["std_over_seeds"] >= 0.0
+    seeds_uar = [r.pooled.uar for r in rep.cv]
+    assert summary["uar"]["std_over_seeds"] == pytest.approx(float(np.std(seeds_uar)))
+    assert summary["uar"]["pooled_mean_over_seeds"] == pytest.approx(float(np.mean(seeds_uar)))
     assert set(summary["recall"]) == {"sad", "angry"}
     # tuning with 2 outer folds of 4 actors: only 2 training actors per fold -> 2 inner folds
     tuned = train_model(data, folds=2, normalization="none", tune=True, jobs=1)
@@ -265,9 +268,141 @@ def test_nested_cv_with_one_training_speaker_is_a_clear_error():
 
 
 def test_card_command_is_written_as_typed(monkeypatch):
-    from ser.train.fit import command_line
+    from ser.train.api import command_line
 
     monkeypatch.setattr("sys.argv", ["/x/ser/train/__main__.py", "--subset", "sad,angry"])
     assert command_line() == "ser-train --subset sad,angry"
     monkeypatch.setattr("sys.argv", ["/venv/bin/ser-train", "--folds", "3"])
     assert command_line() == "ser-train --folds 3"
+
+
+# -- train_to_file: every check before any feature is extracted -----------------------------
+
+
+@pytest.fixture
+def no_extraction(monkeypatch):
+    """Fail the test if feature extraction starts."""
+
+    def boom(*args, **kwargs):
+        raise AssertionError("feature extraction started although an argument was bad")
+
+    monkeypatch.setattr("ser.train.fit.extract_dataset", boom)
+
+
+def _named_files(root, actors=(1, 2, 3), emotions=(4, 5)):
+    """Empty files with RAVDESS names: enough for every check that runs before extraction."""
+    for a in actors:
+        for e in emotions:
+            p = root / f"Actor_{a:02d}" / f"03-01-{e:02d}-01-01-01-{a:02d}.wav"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(b"")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ({"folds": 10}, r"--folds 10 is more than the 3 actors found in .*; use --folds 3 or"),
+        ({"folds": 1}, "--folds must be a whole number >= 2, got 1"),
+        ({"tune": True, "folds": 2}, "--tune with --folds 2 on 3 actors leaves 1 training actor"),
+        ({"repeat": 0}, "--repeat must be a whole number >= 1"),
+        ({"augment": -1}, "--augment must be a whole number >= 0"),
+        ({"ensemble": 0}, "--ensemble must be a whole number >= 1"),
+        ({"alpha": -0.5}, "--alpha must be a number >= 0"),
+        ({"hidden": "256,x"}, "--hidden must be layer sizes >= 1"),
+        ({"hidden": [0]}, "--hidden must be layer sizes >= 1"),
+        ({"jobs": 0}, "--jobs must be a whole number of workers"),
+        ({"normalize": "gender"}, "--normalize: unknown value 'gender'; choose one of none"),
+        ({"features": "mfcc"}, "--features: unknown value 'mfcc'; choose one of default, seed"),
+        ({"subset": "neutral,joy"}, "unknown emotion"),
+        ({"subset": "neutral,calm"}, "no RAVDESS files found"),
+        ({"out": "model.txt"}, "--out must end in .skops"),
+        ({"out": "{tmp}/file.txt/model.skops"}, r"cannot write .*file\.txt.* is not a folder"),
+        ({"out": "{tmp}/missing/model.skops"}, r"cannot write .*missing.* does not exist"),
+        ({"out": "{tmp}/folder.skops"}, "is a folder"),
+    ],
+)
+def test_train_to_file_checks_every_argument_before_extracting(tmp_path, no_extraction, bad, match):
+    from ser.train import train_to_file
+
+    data = _named_files(tmp_path / "data")
+    (tmp_path / "file.txt").write_text("a file, not a folder")
+    (tmp_path / "folder.skops").mkdir()
+    kwargs = {"out": tmp_path / "m.skops", **bad}
+    if isinstance(kwargs["out"], str):
+        kwargs["out"] = kwargs["out"].format(tmp=tmp_path)
+    with pytest.raises(DataError, match=match):
+        train_to_file(data, **kwargs)
+    assert not (tmp_path / "m.skops").exists()
+
+
+def test_subset_with_one_emotion_present_is_a_clear_error(tmp_path, no_extraction):
+    from ser.train import train_to_file
+
+    data = _named_files(tmp_path / "data", emotions=(1, 4))
+    with pytest.raises(DataError, match=r"only 'neutral' files found .* at least two emotions"):
+        train_to_file(data, out=tmp_path / "m.skops", subset="neutral,angry")
+
+
+@pytest.mark.parametrize("existing", ["m.skops", "m.json"])
+def test_an_existing_model_or_card_needs_overwrite(tmp_path, no_extraction, existing):
+    from ser.train import train_to_file
+
+    data = _named_files(tmp_path / "data")
+    (tmp_path / existing).write_text("old")
+    with pytest.raises(DataError, match=r"already exists; --overwrite replaces it"):
+        train_to_file(data, out=tmp_path / "m.skops")
+    assert (tmp_path / existing).read_text() == "old"
+
+
+def test_bad_values_raise_data_error_not_plain_value_error(tmp_path):
+    from ser.train import MLPSettings, train_model
+
+    data = _named_files(tmp_path / "data")
+    with pytest.raises(DataError, match="--normalize: unknown value 'gender'"):
+        train_model(data, normalization="gender")
+    with pytest.raises(DataError, match="--repeat must be a whole number >= 1, got 0"):
+        train_model(data, repeat=0)
+    with pytest.raises(DataError, match="--alpha must be a number >= 0"):
+        MLPSettings(alpha=-1.0)
+    with pytest.raises(DataError, match="--hidden"):
+        MLPSettings(hidden=())
+    assert MLPSettings(hidden="64, 32,").hidden == (64, 32)
+
+
+@pytest.mark.slow
+def test_train_to_file_saves_model_and_card_and_logs_one_convergence_summary(tmp_path, caplog):
+    import logging
+    import re
+
+    from ser.models.model import sha256_file
+    from ser.train import SavedModel, train_to_file
+
+    data = _write_synthetic_ravdess(tmp_path / "data", per=4)
+    out = tmp_path / "small.skops"
+    out.write_text("an older model")
+    progress = []
+    with caplog.at_level(logging.WARNING, logger="ser"):
+        saved = train_to_file(
+            data,
+            out=out,
+            overwrite=True,
+            folds=2,
+            augment=0,
+            ensemble=2,
+            hidden="8",
+            jobs=1,
+            on_progress=lambda done, total: progress.append((done, total)),
+        )
+    assert isinstance(saved, SavedModel)
+    assert saved.model_path == out and saved.card_path == tmp_path / "small.json"
+    assert saved.sha256 == sha256_file(out)  # the old file was replaced
+    assert progress[0] == (0, 32) and progress[-1] == (32, 32)
+    card = json.loads(saved.card_path.read_text())
+    assert card["sha256"] == saved.sha256 and card["name"] == "small"
+    assert load_model(out).classes == ["angry", "sad"]
+    assert saved.result.info["folds"] == 2
+    summary = [r.getMessage() for r in caplog.records if "ConvergenceWarning" in r.getMessage()]
+    assert len(summary) == 1, summary
+    n, m = map(int, re.match(r"(\d+) of (\d+) MLP fits stopped at max_iter", summary[0]).groups())
+    assert 1 <= n <= m == 6  # 2 folds x 2 MLPs + the final 2 MLPs

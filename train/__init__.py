@@ -1,16 +1,47 @@
 """``ser.train``: build an emotion model from a labelled corpus (RAVDESS).
 
-Dataset and parallel feature extraction (:mod:`.dataset`), augmentation (:mod:`.augment`),
-speaker-independent cross-validation (:mod:`.evaluate`), fitting and the model card
-(:mod:`.fit`), and the ``ser-train`` command (:mod:`.cli`).
+:func:`train_to_file` (:mod:`.api`) is the entry point: it checks every argument, trains,
+saves the model and writes its card. Underneath: dataset and parallel feature extraction
+(:mod:`.dataset`), augmentation (:mod:`.augment`), speaker-independent cross-validation
+(:mod:`.evaluate`), fitting (:mod:`.fit`); the ``ser-train`` command is :mod:`.cli`.
+Names load on first use (PEP 562), so ``ser-train -h`` imports no numpy.
 """
 
 from __future__ import annotations
 
-from .augment import Condition, apply_condition, draw_conditions
-from .dataset import Dataset, LabelledFile, extract_dataset, list_ravdess
-from .evaluate import CVResult, cross_validate, fold_data, group_folds
-from .fit import MLPSettings, TrainResult, make_estimator, train_model, write_card
+from typing import TYPE_CHECKING
+
+from ser.common.lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "SavedModel": "api",
+    "train_to_file": "api",
+    "write_card": "api",
+    "Condition": "augment",
+    "apply_condition": "augment",
+    "draw_conditions": "augment",
+    "Dataset": "dataset",
+    "LabelledFile": "dataset",
+    "extract_dataset": "dataset",
+    "list_ravdess": "dataset",
+    "CVResult": "evaluate",
+    "cross_validate": "evaluate",
+    "fold_data": "evaluate",
+    "group_folds": "evaluate",
+    "MLPSettings": "fit",
+    "TrainResult": "fit",
+    "make_estimator": "fit",
+    "train_model": "fit",
+}
+
+if TYPE_CHECKING:
+    from .api import SavedModel, train_to_file, write_card
+    from .augment import Condition, apply_condition, draw_conditions
+    from .dataset import Dataset, LabelledFile, extract_dataset, list_ravdess
+    from .evaluate import CVResult, cross_validate, fold_data, group_folds
+    from .fit import MLPSettings, TrainResult, make_estimator, train_model
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 __all__ = [
     "CVResult",
@@ -18,6 +49,7 @@ __all__ = [
     "Dataset",
     "LabelledFile",
     "MLPSettings",
+    "SavedModel",
     "TrainResult",
     "apply_condition",
     "cross_validate",
@@ -28,5 +60,6 @@ __all__ = [
     "list_ravdess",
     "make_estimator",
     "train_model",
+    "train_to_file",
     "write_card",
 ]

@@ -1,3 +1,7 @@
-from ser.train.cli import app
+"""``python -m ser.train``: the same as the ``ser-train`` command."""
 
-app(prog_name="ser-train")
+from __future__ import annotations
+
+from .cli import main
+
+main()

@@ -1,47 +1,84 @@
-"""``ser-train``: build an emotion model from RAVDESS and say honestly how good it is."""
+"""``ser-train``: build an emotion model from RAVDESS and say honestly how good it is.
+
+The command is thin: it parses options, calls :func:`ser.train.train_to_file` and owns the
+console (progress bar and warnings on stderr, fold scores and the evaluation on stdout, via
+:mod:`.report`). Heavy modules load only once work starts, so ``-h`` and ``--version`` stay
+fast.
+
+Exit status: 0 model saved; 1 the run failed after training started; 2 a bad option, output
+or corpus, found before any work; 130 interrupted (Ctrl-C or SIGTERM).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from ser.common.choices import FEATURE_SET_NAMES, NORMALIZATIONS, choice_enum
+from ser.common.console import (
+    HELP_OPTIONS,
+    echo_error,
+    log_to_stderr,
+    run_command,
+    sigterm_interrupts,
+)
 from ser.common.version import __version__
 
-app = typer.Typer(
-    add_completion=False,
-    help="Train an emotion model on RAVDESS, evaluate it speaker-independently, save it.",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+__all__ = ["app", "main"]
 
-_DATA = "Data"
-_MODEL = "Model"
-_RUN = "Run"
+PROG = "ser-train"
+
+app = typer.Typer(name=PROG, add_completion=False, context_settings=HELP_OPTIONS)
+
+FeatureSet = choice_enum("FeatureSet", FEATURE_SET_NAMES)
+Normalization = choice_enum("Normalization", NORMALIZATIONS)
+
+_DATA, _MODEL, _RUN, _OUTPUT = "Data", "Model", "Run", "Output"
+
+# Rich keeps these line breaks and indents; lines stay under 78 columns so that they do
+# not wrap in an 80-column terminal.
+_EPILOG = """\
+Examples:
+
+  ser-train --data ../shared/data/ravdess-speech --out my8.skops
+      all 8 emotions, 6-fold cross-validation, then the final fit
+  ser-train --subset neutral,angry,sad,happy --out my4.skops
+      4 emotions, from inside a RAVDESS folder (or with SER_DATA_DIR set)
+  ser-train --data ravdess --folds 3 --augment 0 --ensemble 1 -o quick.skops
+      a quick look: 3 folds, no augmented copies, one MLP
+
+Exit status: 0 saved; 1 failed after training started; 2 bad option or data,
+nothing done; 130 interrupted (Ctrl-C or SIGTERM)."""
 
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"ser-train {__version__}")
+        typer.echo(f"{PROG} {__version__}")
         raise typer.Exit()
 
 
-@app.command()
-def main(
+@app.command(epilog=_EPILOG)
+def train_command(
     data: Annotated[
         Path | None,
         typer.Option(
-            help="Folder with RAVDESS files (searched recursively). "
-            "Default: $SER_DATA_DIR, else the current folder.",
+            metavar="DIR",
+            help="Folder with RAVDESS files (searched recursively).",
+            show_default="$SER_DATA_DIR, else the current folder",
             rich_help_panel=_DATA,
-            show_default=False,
         ),
     ] = None,
     subset: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated emotions to learn, e.g. neutral,angry,sad,happy. Default: all 8.",
+            metavar="EMOTIONS",
+            help="Comma-separated emotions to learn, e.g. neutral,angry,sad,happy.",
+            show_default="all 8",
             rich_help_panel=_DATA,
         ),
     ] = None,
@@ -50,15 +87,16 @@ def main(
         typer.Option(help="Also use RAVDESS song files (vocal channel 02).", rich_help_panel=_DATA),
     ] = False,
     features: Annotated[
-        str, typer.Option(help="Feature set: default or seed.", rich_help_panel=_MODEL)
-    ] = "default",
+        FeatureSet,  # type: ignore[valid-type]
+        typer.Option(help="Feature set.", rich_help_panel=_MODEL),
+    ] = FEATURE_SET_NAMES[0],  # type: ignore[assignment]
     normalize: Annotated[
-        str,
+        Normalization,  # type: ignore[valid-type]
         typer.Option(
             help="Standardise features per speaker (actor), per corpus, or not at all.",
             rich_help_panel=_MODEL,
         ),
-    ] = "speaker",
+    ] = "speaker",  # type: ignore[assignment]
     augment: Annotated[
         int,
         typer.Option(
@@ -69,7 +107,10 @@ def main(
         ),
     ] = 2,
     hidden: Annotated[
-        str, typer.Option(help="Hidden layer sizes, comma-separated.", rich_help_panel=_MODEL)
+        str,
+        typer.Option(
+            metavar="SIZES", help="Hidden layer sizes, comma-separated.", rich_help_panel=_MODEL
+        ),
     ] = "256",
     alpha: Annotated[
         float, typer.Option(min=0.0, help="L2 penalty of the MLP.", rich_help_panel=_MODEL)
@@ -88,7 +129,11 @@ def main(
     ] = False,
     folds: Annotated[
         int,
-        typer.Option(min=2, help="Cross-validation folds, grouped by actor.", rich_help_panel=_RUN),
+        typer.Option(
+            min=2,
+            help="Cross-validation folds, grouped by actor (at most the number of actors).",
+            rich_help_panel=_RUN,
+        ),
     ] = 6,
     repeat: Annotated[
         int,
@@ -102,58 +147,169 @@ def main(
     jobs: Annotated[
         int | None,
         typer.Option(
-            min=1,
-            help="Parallel feature-extraction workers. Default: all cores.",
+            "--jobs",
+            "-j",
+            metavar="N",
+            help="Feature-extraction workers; -1 every core, -2 all but one.",
+            show_default="all cores",
             rich_help_panel=_RUN,
-            show_default=False,
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.", rich_help_panel=_RUN)] = 0,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No progress bar or warnings.", rich_help_panel=_RUN),
+    ] = False,
     out: Annotated[
         Path,
         typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE",
             help="Model file to write (.skops); the model card goes beside it (.json).",
-            rich_help_panel=_RUN,
+            rich_help_panel=_OUTPUT,
         ),
     ] = Path("model.skops"),
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=_RUN)
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace FILE and its card if they exist.", rich_help_panel=_OUTPUT
+        ),
     ] = False,
     version: Annotated[
         bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
 ) -> None:
-    """Train on RAVDESS: features in parallel, actor-grouped cross-validation, final fit, save.
+    """Train an emotion model on RAVDESS, evaluate it speaker-independently, save it.
 
-    Examples: ser-train --subset neutral,angry,sad,happy ; ser-train --data ~/ravdess --out m.skops
+    Features are extracted in parallel; the model is cross-validated with
+    folds grouped by actor (no speaker in both training and test), then
+    fitted on every file and saved with a JSON model card beside it.
     """
-    from ser.common.errors import SerError
-
-    from .report import run_training
+    options = {
+        "subset": subset,
+        "include_song": include_song,
+        "features": features.value,
+        "normalize": normalize.value,
+        "augment": augment,
+        "hidden": hidden,
+        "alpha": alpha,
+        "ensemble": ensemble,
+        "tune": tune,
+        "folds": folds,
+        "repeat": repeat,
+        "evaluate": evaluate,
+        "jobs": jobs,
+        "seed": seed,
+        "overwrite": overwrite,
+    }
+    from ser.batch import shutdown_workers
 
     data_dir = data if data is not None else Path(os.environ.get("SER_DATA_DIR") or ".")
+    level = logging.ERROR if quiet else logging.WARNING
+    bar = _ProgressBar(enabled=not quiet and sys.stderr.isatty())
+    before = _stamp(out)
     try:
-        code = run_training(
-            data_dir=data_dir,
-            subset=subset,
-            include_song=include_song,
-            features=features,
-            normalize=normalize,
-            augment=augment,
-            hidden=hidden,
-            alpha=alpha,
-            ensemble=ensemble,
-            tune=tune,
-            folds=folds,
-            repeat=repeat,
-            evaluate=evaluate,
-            jobs=jobs,
-            seed=seed,
-            out=out,
-            quiet=quiet,
-        )
-    except SerError as exc:
-        typer.echo(f"ser-train: error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        with log_to_stderr(level), sigterm_interrupts():
+            code = _train(data_dir, out, options, bar)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (sigterm_interrupts)
+        bar.stop()
+        kept = _stamp(out) == before  # the model is replaced atomically, at the very end
+        echo_error(PROG, "interrupted" + ("; no model was written" if kept else ""))
+        code = 130
+    finally:
+        bar.stop()
+        shutdown_workers()  # no worker process outlives the command
     raise typer.Exit(code)
+
+
+def _train(data: Path, out: Path, options: dict[str, Any], bar: _ProgressBar) -> int:
+    """Run :func:`~ser.train.train_to_file` and print as it goes; returns the exit status."""
+    from ser.common.errors import SerError
+
+    from . import report
+
+    def on_progress(done: int, total: int) -> None:
+        if not bar.started:  # the checks passed: say what is about to happen
+            from ser.corpora import validate_subset
+
+            emotions = validate_subset(options["subset"])
+            keys = ("features", "normalize", "augment")
+            typer.echo(report.format_header(data, emotions, **{k: options[k] for k in keys}))
+        bar.update(done, total)
+        if done == total:
+            bar.stop()  # the fold scores follow on stdout
+
+    def on_fold(r: int, i: int, s: Any) -> None:
+        typer.echo(report.format_fold(options["seed"] + r, i, options["folds"], s))
+
+    try:
+        from .api import command_line, train_to_file
+
+        saved = train_to_file(
+            data,
+            out=out,
+            command=command_line(),
+            on_progress=on_progress,
+            on_fold=on_fold,
+            **options,
+        )
+    except (SerError, OSError) as exc:
+        bar.stop()
+        echo_error(PROG, exc)
+        return 1 if bar.started else 2
+    typer.echo(report.format_used(saved.result))
+    if saved.result.cv:
+        typer.echo(report.format_evaluation(saved.result))
+    if options["tune"]:
+        typer.echo(report.format_tuned(saved.result))
+    typer.echo(report.format_saved(saved))
+    return 0
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """Identity and age of a file, to tell whether a run replaced it; None if missing."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+class _ProgressBar:
+    """Rich progress bar on stderr; also remembers that work started (exit 1, not 2)."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.started = False
+        self._bar: Any = None
+        self._task: Any = None
+
+    def update(self, done: int, total: int) -> None:
+        if not self.started and self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self._bar = Progress(
+                "features",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            self._task = self._bar.add_task("features", total=total)
+            self._bar.start()
+        self.started = True
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def main() -> None:
+    """The ``ser-train`` console script."""
+    run_command(app, PROG)

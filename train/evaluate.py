@@ -25,6 +25,7 @@ from .dataset import Dataset
 __all__ = [
     "CVResult",
     "FoldData",
+    "check_folds",
     "cross_validate",
     "fold_data",
     "group_folds",
@@ -79,16 +80,48 @@ def group_folds(groups: np.ndarray, n_folds: int) -> list[np.ndarray]:
     Groups are sorted and dealt out in consecutive pairs, round-robin (RAVDESS actors 1..24
     in 6 folds: {1,2,13,14}, {3,4,15,16}, ...), so each fold has as many odd (male) as even
     (female) actors. Returns, for each fold, the boolean mask of test rows.
+
+    Raises
+    ------
+    DataError
+        Unless ``2 <= n_folds <=`` the number of distinct groups.
     """
     uniq = np.unique(groups)
     if n_folds < 2 or n_folds > len(uniq):
-        raise ValueError(
-            f"folds must be between 2 and the number of speakers ({len(uniq)}), got {n_folds}"
+        raise DataError(
+            f"--folds must be between 2 and the number of speakers ({len(uniq)}), got {n_folds}"
         )
     fold_of = (np.arange(len(uniq)) // 2) % n_folds
     if len(uniq) < 2 * n_folds:  # too few groups for pairs: one group at a time
         fold_of = np.arange(len(uniq)) % n_folds
     return [np.isin(groups, uniq[fold_of == i]) for i in range(n_folds)]
+
+
+def check_folds(groups: Sequence[object], n_folds: int, *, nested: bool, where: str) -> None:
+    """Raise :class:`DataError` unless ``groups`` (speakers) fill ``n_folds`` folds.
+
+    With ``nested``, every training part must also keep two speakers for the inner folds.
+    ``where`` ("in FOLDER") completes the messages.
+    """
+    speakers = np.unique(np.asarray(groups))
+    n = len(speakers)
+    if n < 2:
+        raise DataError(
+            f"--folds {n_folds}: cross-validation grouped by actor needs at least 2 actors, "
+            f"found {n} {where}; add actors or pass --no-evaluate"
+        )
+    if n_folds > n:
+        raise DataError(
+            f"--folds {n_folds} is more than the {n} actors found {where} (each fold tests "
+            f"actors of its own); use --folds {n} or fewer"
+        )
+    if nested:
+        fewest = min(n - int(m.sum()) for m in group_folds(speakers, n_folds))
+        if fewest < 2:
+            raise DataError(
+                f"--tune with --folds {n_folds} on {n} actors leaves {fewest} training actor(s) "
+                "in a fold; nested cross-validation needs 2: use fewer --folds"
+            )
 
 
 def fold_data(ds: Dataset, test_mask: np.ndarray, *, normalization: str) -> FoldData:

@@ -1,138 +1,70 @@
-"""The console side of ``ser-train``: option checks, progress, the evaluation printout."""
+"""What ``ser-train`` prints: the run's header, fold scores, evaluation and save lines.
+
+Text only: each function returns the lines the command echoes, so the library never prints
+and the report can be tested without a console.
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-import typer
-
-from ser.common.errors import DataError
-from ser.corpora import validate_subset
-from ser.features.extract import FEATURE_SETS
-from ser.features.normalize import NORMALIZATIONS
-from ser.models.metrics import Scores, format_confusion
-
 if TYPE_CHECKING:
+    from ser.models.metrics import Scores
+
+    from .api import SavedModel
     from .fit import TrainResult
 
-__all__ = ["run_training"]
+__all__ = [
+    "format_evaluation",
+    "format_fold",
+    "format_header",
+    "format_saved",
+    "format_tuned",
+    "format_used",
+]
 
 
-def _parse_hidden(hidden: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(h) for h in hidden.split(",") if h.strip())
-    except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        raise DataError(f"--hidden must be positive integers separated by commas, got {hidden!r}")
-    return sizes
-
-
-def run_training(
-    *,
-    data_dir: Path,
-    subset: str | None,
-    include_song: bool,
-    features: str,
-    normalize: str,
-    augment: int,
-    hidden: str,
-    alpha: float,
-    ensemble: int,
-    tune: bool,
-    folds: int,
-    repeat: int,
-    evaluate: bool,
-    jobs: int | None,
-    seed: int,
-    out: Path,
-    quiet: bool,
-) -> int:
-    """Validate options, train, print the evaluation, save model and card. Returns 0."""
-    from .fit import MLPSettings, command_line, train_model
-
-    emotions = validate_subset(subset)
-    if features not in FEATURE_SETS:
-        raise DataError(f"--features must be one of {', '.join(FEATURE_SETS)}, got {features!r}")
-    if normalize not in NORMALIZATIONS:
-        raise DataError(
-            f"--normalize must be one of {', '.join(NORMALIZATIONS)}, got {normalize!r}"
-        )
-    if out.suffix != ".skops":
-        raise DataError(f"--out must end in .skops, got {str(out)!r}")
-    settings = MLPSettings(hidden=_parse_hidden(hidden), alpha=alpha, ensemble=ensemble)
-    show_progress = not quiet and sys.stderr.isatty()
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    err = Console(stderr=True)
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not show_progress,
-    )
-    task = progress.add_task("features", total=None)
-
-    def on_progress(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
-
-    def on_fold(r: int, i: int, s: Scores) -> None:
-        typer.echo(
-            f"  seed {seed + r} fold {i + 1}/{folds}: UAR {s.uar:.3f}  "
-            f"accuracy {s.accuracy:.3f}  macro-F1 {s.macro_f1:.3f}  (n={s.n})"
-        )
-
-    typer.echo(
-        f"Training on {data_dir} ({', '.join(emotions)}), features {features}, "
+def format_header(
+    data: object, emotions: Sequence[str], *, features: str, normalize: str, augment: int
+) -> str:
+    """The line that opens a run."""
+    return (
+        f"Training on {data} ({', '.join(emotions)}), features {features}, "
         f"normalisation {normalize}, {augment} augmented copies per file"
     )
-    with progress:
-        result = train_model(
-            data_dir,
-            subset=emotions,
-            features=features,
-            folds=folds,
-            jobs=jobs,
-            seed=seed,
-            repeat=repeat,
-            normalization=normalize,
-            augment=augment,
-            settings=settings,
-            include_song=include_song,
-            evaluate=evaluate,
-            tune=tune,
-            name=out.stem,
-            on_progress=on_progress,
-            on_fold=on_fold if evaluate else None,
-        )
-    n_skipped = len(result.info["skipped"])
-    typer.echo(
-        f"{len(result.dataset.y)} files used"
-        + (f", {n_skipped} skipped (unreadable; see warnings)" if n_skipped else "")
+
+
+def format_fold(seed: int, fold: int, folds: int, s: Scores) -> str:
+    """One cross-validation fold (``fold`` counts from 0)."""
+    return (
+        f"  seed {seed} fold {fold + 1}/{folds}: UAR {s.uar:.3f}  "
+        f"accuracy {s.accuracy:.3f}  macro-F1 {s.macro_f1:.3f}  (n={s.n})"
     )
-    if evaluate:
-        _print_evaluation(result, folds)
-    if tune:
-        typer.echo(f"Final model: {result.model.meta['classifier']} (chosen by CV over all actors)")
-    sha = _save(result, out, command_line())
-    typer.echo(f"Saved {out} (sha256 {sha[:12]}...) and {out.with_suffix('.json')}")
-    return 0
 
 
-def _print_evaluation(result: TrainResult, folds: int) -> None:
+def format_used(result: TrainResult) -> str:
+    """How many files the model was trained on, and how many were skipped."""
+    n_skipped = len(result.info["skipped"])
+    return f"{len(result.dataset.y)} files used" + (
+        f", {n_skipped} skipped (unreadable; see warnings)" if n_skipped else ""
+    )
+
+
+def format_evaluation(result: TrainResult) -> str:
+    """Scores over folds (and seeds), choices of ``--tune``, recall and confusion matrix."""
+    import numpy as np
+
+    from ser.models.metrics import format_confusion
+
+    from .fit import TUNE_GRID
+
     summary = result.cv_summary()
     cv = result.cv
-    typer.echo(
-        f"\nSpeaker-independent {folds}-fold cross-validation (folds grouped by actor), "
-        f"{len(cv)} seed(s):"
-    )
+    lines = [
+        f"\nSpeaker-independent {result.info['folds']}-fold cross-validation "
+        f"(folds grouped by actor), {len(cv)} seed(s):"
+    ]
     for key, label in (("uar", "UAR"), ("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
         m = summary[key]
         line = f"  {label:9s} {m['mean_over_folds']:.3f} ± {m['std_over_folds']:.3f} over folds"
@@ -140,11 +72,9 @@ def _print_evaluation(result: TrainResult, folds: int) -> None:
             line += (
                 f"; pooled {m['pooled_mean_over_seeds']:.3f} ± {m['std_over_seeds']:.3f} over seeds"
             )
-        typer.echo(line)
+        lines.append(line)
     if cv[0].chosen:
-        from .fit import TUNE_GRID
-
-        typer.echo(
+        lines.append(
             "Nested CV chose, per outer fold: "
             + "; ".join(
                 f"{i + 1}: hidden {TUNE_GRID[c].hidden} alpha {TUNE_GRID[c].alpha}"
@@ -152,21 +82,22 @@ def _print_evaluation(result: TrainResult, folds: int) -> None:
                 for i, c in enumerate(cv[0].chosen)
             )
         )
-    typer.echo("\nPer-class recall and confusion matrix (pooled over folds, first seed):")
-    typer.echo(format_confusion(cv[0].pooled))
+    lines.append("\nPer-class recall and confusion matrix (pooled over folds, first seed):")
+    lines.append(format_confusion(cv[0].pooled))
     if len(cv) > 1:
         recall = summary["recall"]
-        typer.echo(
+        lines.append(
             "Recall averaged over seeds: "
             + ", ".join(f"{c} {r:.3f}" for c, r in recall.items() if not np.isnan(r))
         )
+    return "\n".join(lines)
 
 
-def _save(result: TrainResult, out: Path, command: str) -> str:
-    from ser.models.model import save_model
+def format_tuned(result: TrainResult) -> str:
+    """The classifier that ``--tune`` chose for the final model."""
+    return f"Final model: {result.model.meta['classifier']} (chosen by CV over all actors)"
 
-    from .fit import write_card
 
-    sha = save_model(result.model, out)
-    write_card(result, out, sha256=sha, command=command)
-    return sha
+def format_saved(saved: SavedModel) -> str:
+    """Where the model and its card went."""
+    return f"Saved {saved.model_path} (sha256 {saved.sha256[:12]}...) and {saved.card_path}"

@@ -1,0 +1,273 @@
+"""The training library: :func:`train_to_file`, the counterpart of ``annotate_to_file``.
+
+Everything that can be wrong with the arguments (unknown emotion or choice, bad hidden sizes,
+more folds than actors, an output that cannot or may not be written...) is checked and raised
+as a :class:`~ser.common.errors.DataError` *before* any feature is extracted; then the model
+is trained (:func:`~.fit.train_model`), saved atomically, and its JSON card is written beside
+it (:func:`write_card`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from ser.common.choices import resolve_jobs
+from ser.common.errors import DataError
+from ser.corpora import validate_subset
+from ser.models.metrics import Scores
+
+from .fit import MLPSettings, TrainResult, check_arguments, parse_hidden, train_model
+
+__all__ = ["LICENCE", "SavedModel", "command_line", "train_to_file", "write_card"]
+
+logger = logging.getLogger(__name__)
+
+PathArg = str | os.PathLike[str]
+
+LICENCE = (
+    "CC BY-NC-SA 4.0: trained on RAVDESS (Livingstone & Russo 2018, "
+    "https://zenodo.org/record/1188976), whose licence the model inherits: "
+    "non-commercial use, share-alike, attribution."
+)
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """What :func:`train_to_file` wrote: the model file, its card, and how it was trained."""
+
+    model_path: Path
+    card_path: Path
+    sha256: str  # of the model file
+    result: TrainResult  # the model, the cross-validation results, the dataset
+    seconds: float
+
+
+def train_to_file(
+    data: PathArg,
+    *,
+    out: PathArg,
+    overwrite: bool = False,
+    subset: str | Iterable[str] | None = None,
+    include_song: bool = False,
+    features: str = "default",
+    normalize: str = "speaker",
+    augment: int = 2,
+    hidden: str | Sequence[int] = (256,),
+    alpha: float = 1.0,
+    ensemble: int = 3,
+    tune: bool = False,
+    folds: int = 6,
+    repeat: int = 1,
+    evaluate: bool = True,
+    jobs: int | None = None,
+    seed: int = 0,
+    command: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_fold: Callable[[int, int, Scores], None] | None = None,
+) -> SavedModel:
+    """Train a model on the RAVDESS files under ``data``, save it to ``out`` with its card.
+
+    Parameters
+    ----------
+    data : path
+        Folder with RAVDESS files (searched recursively).
+    out : path ending in .skops
+        Model file, written atomically; the card goes beside it (``out`` with suffix
+        ``.json``). Its folder must exist and be writable.
+    overwrite : bool
+        Replace an existing model file or card; without it either one is an error.
+    subset : str or iterable of str, optional
+        Emotions to learn, e.g. ``"neutral,angry,sad,happy"``; default all eight.
+    include_song : bool
+        Also use RAVDESS song files.
+    features : {"default", "seed"}
+    normalize : {"none", "corpus", "speaker"}
+        Feature normalisation, per speaker (actor), over the corpus, or none.
+    augment : int >= 0
+        Augmented copies of each training file (training folds only).
+    hidden : str or sequence of int >= 1
+        Hidden layer sizes, e.g. ``"256,128"`` or ``(256, 128)``.
+    alpha : float >= 0
+        L2 penalty of the MLPs.
+    ensemble : int >= 1
+        MLPs with different seeds whose probabilities are averaged.
+    tune : bool
+        Choose the hyperparameters by nested actor-grouped cross-validation.
+    folds : int, 2 <= folds <= number of actors
+        Cross-validation folds, grouped by actor.
+    repeat : int >= 1
+        Cross-validation runs with seeds ``seed, seed+1, ...``.
+    evaluate : bool
+        Cross-validate before the final fit.
+    jobs : int, optional
+        Feature-extraction workers; ``None`` or ``-1`` every usable core, capped at them
+        (:func:`~ser.common.choices.resolve_jobs`).
+    seed : int
+    command : str, optional
+        The command line to record in the card (``ser-train`` passes its own).
+    on_progress : callable(done, total), optional
+        Called with ``done=0`` once every check passed and extraction starts, then as files
+        are done.
+    on_fold : callable(seed_index, fold_index, scores), optional
+        Called after each cross-validation fold.
+
+    Returns
+    -------
+    SavedModel
+
+    Raises
+    ------
+    DataError
+        For any bad argument or output path, before any feature is extracted.
+    SerError, OSError
+        When training or writing fails later.
+    """
+    t0 = time.perf_counter()
+    emotions = validate_subset(subset)
+    check_arguments(
+        features=features, normalization=normalize, folds=folds, repeat=repeat, augment=augment
+    )
+    settings = MLPSettings(hidden=parse_hidden(hidden), alpha=alpha, ensemble=ensemble)
+    n_jobs = resolve_jobs(jobs)
+    model_path, card_path = check_out(out, overwrite=overwrite)
+    result = train_model(
+        data,
+        subset=emotions,
+        features=features,
+        folds=folds,
+        jobs=n_jobs,
+        seed=seed,
+        repeat=repeat,
+        normalization=normalize,
+        augment=augment,
+        settings=settings,
+        include_song=include_song,
+        evaluate=evaluate,
+        tune=tune,
+        name=model_path.stem,
+        on_progress=on_progress,
+        on_fold=on_fold,
+    )
+    from ser.models.model import save_model
+
+    sha = save_model(result.model, model_path)
+    write_card(result, model_path, sha256=sha, command=command)
+    seconds = time.perf_counter() - t0
+    logger.info("wrote %s and %s in %.1f s", model_path, card_path, seconds)
+    return SavedModel(model_path, card_path, sha, result, seconds)
+
+
+def check_out(out: PathArg, *, overwrite: bool) -> tuple[Path, Path]:
+    """The model file and card paths for ``out``, if they may be written.
+
+    Raises
+    ------
+    DataError
+        When ``out`` does not end in ``.skops``, is a folder, its folder is missing or not
+        writable, or the model file or card exists and ``overwrite`` is false.
+    """
+    path = Path(out)
+    if path.suffix != ".skops":
+        raise DataError(f"--out must end in .skops, got {str(path)!r}")
+    card = path.with_suffix(".json")
+    for p in (path, card):
+        if p.is_dir():
+            raise DataError(f"--out: {str(p)!r} is a folder; give a file name such as m.skops")
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise DataError(f"--out: cannot write {str(path)!r}: {str(folder)!r} {what}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(
+            f"--out: cannot write {str(path)!r}: folder {str(folder)!r} is not writable"
+        )
+    existing = [str(p) for p in (path, card) if p.exists() or p.is_symlink()]
+    if existing and not overwrite:
+        raise DataError(
+            f"{' and '.join(map(repr, existing))} already exist"
+            f"{'s' if len(existing) == 1 else ''}; --overwrite replaces "
+            f"{'it' if len(existing) == 1 else 'them'}"
+        )
+    return path, card
+
+
+def write_card(
+    result: TrainResult, model_path: PathArg, *, sha256: str, command: str | None
+) -> Path:
+    """Write the JSON model card beside the model file (atomically) and return its path."""
+    model = result.model
+    path = Path(model_path).with_suffix(".json")
+    corpus = (
+        "RAVDESS speech and song (audio-only, vocal channels 01 and 02)"
+        if result.info.get("include_song")
+        else "RAVDESS speech (audio-only, vocal channel 01)"
+    )
+    card: dict[str, Any] = {
+        "name": model.name,
+        "model_file": Path(model_path).name,
+        "sha256": sha256,
+        "classes": model.classes,
+        "features": model.features.to_dict(),
+        "sample_rate": model.features.sr,
+        "normalization": model.normalization,
+        "classifier": model.meta.get("classifier"),
+        "training": {
+            "corpus": corpus,
+            "files": len(result.dataset.y),
+            "actors": model.meta.get("actors"),
+            "skipped": [list(s) for s in result.info.get("skipped", [])],
+            "augmented_copies_per_file": model.meta.get("augment", 0),
+            "seed": model.meta.get("seed"),
+            "command": command,
+        },
+        "evaluation": None,
+        "licence": LICENCE,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+    }
+    if result.cv:
+        card["evaluation"] = {
+            "protocol": (
+                f"{result.info['folds']}-fold cross-validation grouped by actor (no actor in "
+                "both training and test of a fold), repeated over "
+                f"{result.info['repeat']} seed(s); augmentation on training folds only; "
+                "normalisation statistics of test actors from their own unlabelled features"
+            ),
+            "headline_metric": "uar",
+            **result.cv_summary(),
+        }
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _versions() -> dict[str, str]:
+    from ser.common.version import __version__
+
+    out = {"python": platform.python_version(), "ser": __version__}
+    for pkg in ("scikit-learn", "numpy", "scipy", "librosa", "soundfile", "soxr", "skops"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def command_line() -> str:
+    """The command as the user would type it (``python -m ser.train`` shows as ser-train)."""
+    prog = Path(sys.argv[0]).name
+    if prog in ("__main__.py", "cli.py", "-c", ""):
+        prog = "ser-train"
+    return " ".join([prog, *sys.argv[1:]])
