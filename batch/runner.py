@@ -142,8 +142,9 @@ def shutdown_workers() -> None:
         return
     from joblib.externals.loky import get_reusable_executor
 
-    # the executor joblib used (created anew, without workers, if none is left)
-    get_reusable_executor().shutdown(wait=True, kill_workers=True)
+    # reuse=True: the executor joblib used, whatever its settings (with the defaults, loky
+    # would replace it, waiting for its tasks); a new one, without workers, if none is left
+    get_reusable_executor(reuse=True).shutdown(wait=True, kill_workers=True)
 
 
 def is_worker_death(exc: BaseException) -> bool:
