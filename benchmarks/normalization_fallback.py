@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.features.extract import feature_config
+from ser.features.config import feature_config
 from ser.features.normalize import GroupStats
 from ser.models.metrics import score
 from ser.train.augment import draw_conditions

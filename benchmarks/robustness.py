@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ser.corpora import EMOTIONS, validate_subset
-from ser.features.extract import feature_config
+from ser.features.config import feature_config
 from ser.features.normalize import normalize_groups
 from ser.models.metrics import score
 from ser.train.augment import Condition, draw_conditions

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 #: Feature normalisation: none, over the whole run (corpus), or per speaker group.
 NORMALIZATIONS: tuple[str, ...] = ("none", "corpus", "speaker")
-#: Named feature sets (their parameters live in :mod:`ser.features.extract`).
+#: Named feature sets (their parameters live in :mod:`ser.features.config`).
 FEATURE_SET_NAMES: tuple[str, ...] = ("default", "seed")
 #: Label sources that ``--compare`` understands.
 COMPARISONS: tuple[str, ...] = ("ravdess",)

@@ -1,7 +1,7 @@
 """``ser.features``: from audio to feature vectors, and their speaker or corpus normalisation.
 
-Feature sets and their extraction (:mod:`.extract`); standardisation per speaker group or
-per run, with fallbacks (:mod:`.normalize`).
+Feature sets, their parameters and ranges (:mod:`.config`); extraction (:mod:`.extract`);
+standardisation per speaker group or per run, with fallbacks (:mod:`.normalize`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from ser.common.lazy import lazy_exports
 
 # PEP 562: `import ser.features` does not pull in numpy or scipy.
 _EXPORTS: dict[str, str] = {
-    "FEATURE_SETS": "extract",
-    "FeatureConfig": "extract",
+    "FEATURE_SETS": "config",
+    "PARAM_RANGES": "config",
+    "FeatureConfig": "config",
+    "feature_config": "config",
     "extract_features": "extract",
-    "feature_config": "extract",
     "feature_names": "extract",
     "one_blas_thread": "extract",
     "process_file": "extract",
@@ -26,15 +27,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from .extract import (
-        FEATURE_SETS,
-        FeatureConfig,
-        extract_features,
-        feature_config,
-        feature_names,
-        one_blas_thread,
-        process_file,
-    )
+    from .config import FEATURE_SETS, PARAM_RANGES, FeatureConfig, feature_config
+    from .extract import extract_features, feature_names, one_blas_thread, process_file
     from .normalize import MIN_GROUP_SIZE, NORMALIZATIONS, GroupStats, normalize_groups
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
@@ -43,6 +37,7 @@ __all__ = [
     "FEATURE_SETS",
     "MIN_GROUP_SIZE",
     "NORMALIZATIONS",
+    "PARAM_RANGES",
     "FeatureConfig",
     "GroupStats",
     "extract_features",

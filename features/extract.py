@@ -28,101 +28,19 @@ import functools
 import itertools
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ser.audio.decode import ANALYSIS_SR, AudioInfo, load_audio
-from ser.common.choices import FEATURE_SET_NAMES
+from ser.audio.decode import AudioInfo, load_audio
 from ser.common.errors import FeatureError
 
-__all__ = [
-    "FEATURE_SETS",
-    "FeatureConfig",
-    "extract_features",
-    "feature_config",
-    "feature_names",
-    "one_blas_thread",
-    "process_file",
-]
+from .config import FeatureConfig, check_config
+
+__all__ = ["extract_features", "feature_names", "one_blas_thread", "process_file"]
 
 _EPS = 1e-10
-
-_DEFAULT_PARAMS: dict[str, Any] = {
-    "sr": ANALYSIS_SR,
-    "trim": True,
-    "n_fft": 512,
-    "hop_length": 160,
-    "n_mels": 40,
-    "n_mfcc": 20,
-    "fmin": 50.0,
-    "f0_min": 65.0,
-    "f0_max": 450.0,
-    "voicing_threshold": 0.45,
-    "active_top_db": 35.0,
-}
-_SEED_PARAMS: dict[str, Any] = {"sr": ANALYSIS_SR, "trim": True, "n_mfcc": 40, "n_mels": 128}
-
-_SETS: dict[str, tuple[int, dict[str, Any]]] = {
-    "default": (1, _DEFAULT_PARAMS),
-    "seed": (1, _SEED_PARAMS),
-}
-#: name -> (current version, default parameters), for each of the named feature sets
-FEATURE_SETS: dict[str, tuple[int, dict[str, Any]]] = {n: _SETS[n] for n in FEATURE_SET_NAMES}
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    """Name, version and parameters of a feature set; stored in each model file."""
-
-    name: str
-    version: int
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def sr(self) -> int:
-        return int(self.params["sr"])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "params": dict(self.params)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FeatureConfig:
-        try:
-            cfg = cls(str(d["name"]), int(d["version"]), dict(d["params"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FeatureError(f"invalid feature configuration {d!r}: {exc}") from None
-        _check(cfg)
-        return cfg
-
-
-def feature_config(name: str = "default", **overrides: Any) -> FeatureConfig:
-    """The current configuration of feature set ``name``, with optional parameter overrides."""
-    if name not in FEATURE_SETS:
-        raise FeatureError(
-            f"unknown feature set {name!r}; choose one of {', '.join(sorted(FEATURE_SETS))}"
-        )
-    version, params = FEATURE_SETS[name]
-    unknown = set(overrides) - set(params)
-    if unknown:
-        raise FeatureError(f"unknown parameters for feature set {name!r}: {sorted(unknown)}")
-    return FeatureConfig(name, version, {**params, **overrides})
-
-
-def _check(cfg: FeatureConfig) -> None:
-    if cfg.name not in FEATURE_SETS:
-        raise FeatureError(
-            f"model uses feature set {cfg.name!r}, which this version of ser does not know; "
-            f"known: {', '.join(sorted(FEATURE_SETS))}"
-        )
-    current = FEATURE_SETS[cfg.name][0]
-    if cfg.version != current:
-        raise FeatureError(
-            f"model uses feature set {cfg.name!r} version {cfg.version}, but this version of "
-            f"ser computes version {current}; retrain the model with ser-train"
-        )
 
 
 def process_file(
@@ -135,7 +53,7 @@ def process_file(
 
 def extract_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     """Utterance feature vector (float32) of mono audio ``y`` sampled at ``config.sr``."""
-    _check(config)
+    check_config(config)
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise FeatureError(f"y must be mono (1-D), got shape {y.shape}")
@@ -409,6 +327,7 @@ def _default_features(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:
     energy = power.sum(axis=1) + _EPS
     edb = 10.0 * np.log10(energy)
     active = edb > edb.max() - float(p["active_top_db"])
+    active[np.argmax(edb)] = True  # so with a tiny active_top_db too (the loudest frame)
     pa = power[active]
     ea = energy[active]
     n_active = len(pa)

@@ -9,8 +9,12 @@ annotation this module reads the model file itself and runs the same arithmetic 
 Reading is safe in the same way as skops' loader, and stricter: the archive's ``schema.json``
 is parsed as JSON, arrays are read as plain numbers (:func:`read_npy`, else
 ``numpy.load(allow_pickle=False)``), and no object of a class named in the file is ever
-built. The file's classes must be among the few that this module understands
-(:data:`KNOWN_CLASSES`, all trusted by :func:`ser.models.load_model` too);
+built. Every member is read within the limits of :mod:`.checks` (its declared size, and no
+further whatever its contents), and the decoded classifier's arrays are
+checked against each other (:func:`~ser.models.checks.check_estimator`) before anything is
+built from them: a file that breaks a limit or is inconsistent raises
+:class:`~ser.common.errors.ModelError`. The file's classes must be among the few that this
+module understands (:data:`KNOWN_CLASSES`, all trusted by :func:`ser.models.load_model` too);
 anything else raises :class:`Unsupported`, and the caller falls back to the skops loader, which
 then either refuses the file or loads it with scikit-learn.
 
@@ -32,6 +36,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from ser.common.errors import ModelError
+
+from .checks import MAX_READ_BYTES, check_archive, check_estimator, read_member
 
 __all__ = ["KNOWN_CLASSES", "NumpyClassifier", "Unsupported", "read_model_file", "read_npy"]
 
@@ -72,31 +80,46 @@ class Unsupported(Exception):
 
 @dataclass(frozen=True)
 class Obj:
-    """An object from the file, not built: its class (``module.Name``) and attributes."""
+    """An object from the file, not built: its class (``module.Name``) and attributes.
+
+    Its attributes also read as Python attributes (``obj.coefs_``), as on the estimator it
+    stands for, so that :mod:`.checks` checks both alike.
+    """
 
     cls: str
     attrs: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        attrs = self.__dict__.get("attrs")
+        if name.startswith("__") or attrs is None or name not in attrs:
+            raise AttributeError(name)
+        return attrs[name]
 
 
 def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The payload dict of a ser model file, with the estimator as a :class:`NumpyClassifier`.
 
-    Raises :class:`Unsupported` for anything else: not a zip archive, another skops
-    protocol, a corrupt member, a class outside :data:`KNOWN_CLASSES`, an estimator shape
-    that :class:`NumpyClassifier` does not cover.
+    Raises :class:`~ser.common.errors.ModelError` for a file beyond the limits of
+    :mod:`.checks`, or whose classifier's arrays do not fit together; :class:`Unsupported`
+    for anything else: not a zip archive, another skops protocol, a corrupt member, a class
+    outside :data:`KNOWN_CLASSES`, an estimator shape that :class:`NumpyClassifier` does not
+    cover.
     """
+    spath = os.fspath(path)
     try:
-        with zipfile.ZipFile(path) as zf:
-            schema = json.loads(zf.read("schema.json"))
+        with zipfile.ZipFile(spath) as zf:
+            check_archive(zf, spath)
+            schema = json.loads(read_member(zf, "schema.json", spath))
             if not isinstance(schema, dict):
                 raise Unsupported("schema.json is not an object")
             if schema.get("protocol") != PROTOCOL:
                 raise Unsupported(f"skops protocol {schema.get('protocol')!r}")
-            payload = _Decoder(zf).decode(schema)
+            payload = _Decoder(zf, spath).decode(schema)
         if not isinstance(payload, dict) or not isinstance(payload.get("estimator"), Obj):
             raise Unsupported("no estimator object")
+        check_estimator(spath, payload["estimator"])
         payload["estimator"] = NumpyClassifier.from_object(payload["estimator"])
-    except Unsupported:
+    except (Unsupported, ModelError):
         raise
     except Exception as exc:  # zip, JSON and npy errors, attributes of unexpected types:
         raise Unsupported(f"{type(exc).__name__}: {exc}") from None  # skops will say what
@@ -106,9 +129,12 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 class _Decoder:
     """Turns skops node states into plain values (no class named in the file is imported)."""
 
-    def __init__(self, zf: zipfile.ZipFile) -> None:
+    def __init__(self, zf: zipfile.ZipFile, path: str) -> None:
         self.zf = zf
+        self.path = path
         self.memo: dict[int, Any] = {}
+        # bytes left to read; a member that many nodes name is read (and counted) for each
+        self.budget = MAX_READ_BYTES
 
     def decode(self, state: Any) -> Any:
         if not isinstance(state, dict) or "__loader__" not in state:
@@ -157,7 +183,14 @@ class _Decoder:
     def _array(self, state: dict[str, Any], cls: str) -> Any:
         kind = state.get("type")
         if kind == "numpy":
-            arr = read_npy(self.zf.read(state["file"]))
+            data = read_member(self.zf, state["file"], self.path)
+            self.budget -= len(data)
+            if self.budget < 0:
+                raise ModelError(
+                    f"{self.path}: its array nodes would read more than the "
+                    f"{MAX_READ_BYTES // 2**20} MiB a model file may hold"
+                )
+            arr = read_npy(data)
             if cls == "numpy.ndarray":
                 return arr
             scalar = getattr(np, str(state.get("__class__")), None)
@@ -206,12 +239,10 @@ def _get(obj: Obj, name: str) -> Any:
 
 
 class _Scaler:
+    # shapes, kinds and values of every array here are checked by check_estimator first
     def __init__(self, obj: Obj) -> None:
         self.mean = _get(obj, "mean_") if _get(obj, "with_mean") else None
         self.scale = _get(obj, "scale_") if _get(obj, "with_std") else None
-        for a in (self.mean, self.scale):
-            if a is not None and not (isinstance(a, np.ndarray) and a.ndim == 1):
-                raise Unsupported("StandardScaler statistics are not vectors")
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         # scikit-learn's check_array(copy=True, dtype=FLOAT_DTYPES): float input keeps its type
@@ -235,12 +266,6 @@ class _MLP:
         self.out_activation = _get(obj, "out_activation_")
         self.classes = np.asarray(_get(obj, "classes_"))
         self.n_features = int(_get(obj, "n_features_in_"))
-        if self.out_activation not in ("softmax", "logistic"):
-            raise Unsupported(f"output activation {self.out_activation!r}")
-        if not (len(self.coefs) == len(self.intercepts) == self.n_layers - 1):
-            raise Unsupported("MLP layers do not match")
-        if self.coefs[0].shape[0] != self.n_features or self.coefs[-1].shape[1] != self.n_outputs:
-            raise Unsupported("MLP weights do not match its input or output size")
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         activation = X
@@ -319,14 +344,8 @@ class NumpyClassifier:
         weights = _get(obj, "weights")
         if weights is not None:  # VotingClassifier._weights_not_none
             weights = [w for e, w in zip(estimators, weights) if e != "drop"]
-            if len(weights) != len(members):
-                raise Unsupported("voting weights do not match the estimators")
-        encoder = _get(obj, "le_")
-        classes = np.asarray(_get(encoder, "classes_"))
-        if not members or any(len(m.mlp.classes) != len(classes) for m in members):
-            raise Unsupported("voting members do not match the classes")
-        if len({m.mlp.n_features for m in members}) != 1:
-            raise Unsupported("voting members differ in input size")
+        # members, weights and classes were checked against each other by check_estimator
+        classes = np.asarray(_get(_get(obj, "le_"), "classes_"))
         return cls(members, classes, weights, voting=True)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -1,10 +1,11 @@
 """What a model is: a fitted classifier plus everything needed to feed it the right features.
 
 A model file is a skops archive (never a pickle) holding a plain dict: the fitted
-scikit-learn estimator, the :class:`~ser.features.extract.FeatureConfig` it was trained on, how
+scikit-learn estimator, the :class:`~ser.features.config.FeatureConfig` it was trained on, how
 features are normalised, the classes, and training metadata. It is loaded with an explicit
 list of trusted types, so a file that carries anything else is refused before any of it is
-built. Beside it lies a JSON model card (``<name>.json``).
+built, and checked completely (:mod:`.checks`) before any audio is touched. Beside it lies a
+JSON model card (``<name>.json``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from typing import Any
 import numpy as np
 
 from ser.common.errors import ModelError
-from ser.features.extract import FeatureConfig
+from ser.features.config import FeatureConfig
 from ser.features.normalize import NORMALIZATIONS, GroupStats
+
+from .checks import check_estimator, check_model, skops_source
 
 __all__ = [
     "BUNDLED_MODELS",
@@ -159,35 +162,44 @@ def load_model(path: str | os.PathLike[str], *, sklearn: bool = False) -> Model:
     ------
     ModelError
         The file is missing, not a skops archive (text, pickle, truncated...), holds types
-        outside the trusted list, or is not a ser model. One line, naming the file.
+        outside the trusted list, is not a ser model, holds members larger than the limits of
+        :mod:`.checks`, has arrays that do not fit together (or hold NaN or infinity), or
+        feature parameters outside their ranges
+        (:class:`~ser.features.config.FeatureConfig`). One line, naming the file; raised
+        before any prediction or feature extraction could fail on it.
     """
     spath = os.fspath(path)
     if not os.path.isfile(spath):
         raise ModelError(f"{spath}: model file not found")
-    payload = None
     if not sklearn:
         from .inference import Unsupported, read_model_file
 
         try:
-            payload = read_model_file(spath)
+            # the numpy reader checks the classifier's arrays before it builds anything
+            return _model_from_payload(spath, read_model_file(spath), checked=True)
         except Unsupported as exc:
             # Not a file the numpy reader understands: skops decides (and explains).
             logger.debug("%s: loading with skops (%s)", spath, exc)
-    if payload is None:
-        payload = _load_with_skops(spath)
-    return _model_from_payload(spath, payload)
+    return _model_from_payload(spath, _load_with_skops(spath), checked=False)
 
 
 def _load_with_skops(spath: str) -> Any:
+    # skops reads every member itself: the path, once its reads are known to be bounded, or
+    # else a copy of the members read within the limits
+    source = skops_source(spath)
+
     import skops.io as sio
     from skops.io.exceptions import UntrustedTypesFoundException
 
+    where = {"file": source} if isinstance(source, str) else {"data": source}
     try:
         # skops builds its node tree and checks every type against the list *before* it
         # constructs anything, so nothing in an untrusted file runs.
-        return sio.load(spath, trusted=list(TRUSTED_TYPES))
+        if isinstance(source, str):
+            return sio.load(source, trusted=list(TRUSTED_TYPES))
+        return sio.loads(source, trusted=list(TRUSTED_TYPES))
     except UntrustedTypesFoundException:
-        extra = sorted(set(sio.get_untrusted_types(file=spath)) - set(TRUSTED_TYPES))
+        extra = sorted(set(sio.get_untrusted_types(**where)) - set(TRUSTED_TYPES))
         raise ModelError(
             f"{spath}: refusing to load a model that contains untrusted types: {', '.join(extra)}"
         ) from None
@@ -195,28 +207,46 @@ def _load_with_skops(spath: str) -> Any:
         raise ModelError(f"{spath}: not a valid ser model file ({_short(exc)})") from None
 
 
-def _model_from_payload(spath: str, payload: Any) -> Model:
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+def _model_from_payload(spath: str, payload: Any, *, checked: bool) -> Model:
+    """The :class:`Model` of a loaded payload, checked completely (``checked``: the
+    classifier's arrays already were)."""
+    fmt = payload.get("format") if isinstance(payload, dict) else None
+    if not (isinstance(fmt, str) and fmt == FORMAT):  # never compare an array to a string
         raise ModelError(f"{spath}: a skops file, but not a ser model")
-    if int(payload.get("format_version", -1)) != FORMAT_VERSION:
+    version = payload.get("format_version", -1)
+    if not (type(version) is int and version == FORMAT_VERSION):
         raise ModelError(
-            f"{spath}: model format version {payload.get('format_version')} is not supported "
+            f"{spath}: model format version {str(version)[:40]} is not supported "
             f"by this version of ser (expects {FORMAT_VERSION})"
         )
     est = payload.get("estimator")
     if not (hasattr(est, "predict_proba") and hasattr(est, "classes_")):
         raise ModelError(f"{spath}: the model holds no fitted classifier")
+    if not checked:
+        check_estimator(spath, est)
+    if "features" not in payload:
+        raise ModelError(f"{spath}: the model has no feature configuration")
     try:
         features = FeatureConfig.from_dict(payload["features"])
     except Exception as exc:
         raise ModelError(f"{spath}: {exc}") from None
+    normalization, meta = payload.get("normalization", "none"), payload.get("meta")
+    if not (isinstance(normalization, str) and normalization in NORMALIZATIONS):
+        raise ModelError(f"{spath}: unknown normalization {str(normalization)[:40]!r}")
+    if not isinstance(meta, (dict, type(None))):
+        raise ModelError(f"{spath}: the model's metadata is not a dict")
     stats = payload.get("train_stats")
+    try:
+        train_stats = None if stats is None else GroupStats.from_dict(stats)
+    except Exception:
+        raise ModelError(f"{spath}: the training statistics are not mean, std and n") from None
+    check_model(spath, est, features, train_stats)
     return Model(
         estimator=est,
         features=features,
-        normalization=str(payload.get("normalization", "none")),
-        train_stats=None if stats is None else GroupStats.from_dict(stats),
-        meta=dict(payload.get("meta") or {}),
+        normalization=normalization,
+        train_stats=train_stats,
+        meta=dict(meta or {}),
     )
 
 

@@ -8,7 +8,7 @@ import soundfile as sf
 
 from ser.common import FeatureError
 from ser.features import extract_features, feature_config, feature_names, process_file
-from ser.features.extract import FeatureConfig
+from ser.features.config import FeatureConfig
 
 
 def harmonic(f0: float, sr: int = 16000, seconds: float = 1.0, amp: float = 0.3) -> np.ndarray:

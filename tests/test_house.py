@@ -55,7 +55,7 @@ def test_no_package_imports_another_packages_private_names(package, path):
 def test_modules_stay_small(package, path):
     """One job per module: about 400 lines at most (features/extract.py, the feature maths,
     is the one known exception)."""
-    limit = 600 if path.relative_to(REPO).as_posix() == "features/extract.py" else 420
+    limit = 520 if path.relative_to(REPO).as_posix() == "features/extract.py" else 420
     assert len(path.read_text(encoding="utf-8").splitlines()) <= limit
 
 

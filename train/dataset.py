@@ -14,7 +14,7 @@ import numpy as np
 from ser.batch import WORKER_DIED, run_batch, worker_count
 from ser.common.errors import DataError, SerError
 from ser.corpora import EMOTIONS, find_audio_files, parse_ravdess
-from ser.features.extract import FeatureConfig
+from ser.features.config import FeatureConfig
 
 from .augment import Condition, apply_condition
 

@@ -18,7 +18,7 @@ import numpy as np
 from ser.common.choices import FEATURE_SET_NAMES, NORMALIZATIONS, check_choice, resolve_jobs
 from ser.common.errors import DataError
 from ser.corpora import EMOTIONS, validate_subset
-from ser.features.extract import feature_config
+from ser.features.config import feature_config
 from ser.features.normalize import GroupStats
 from ser.models.metrics import Scores
 from ser.models.model import Model
