@@ -1,4 +1,5 @@
-"""Audio front end: decode any file libsndfile reads, mix to mono, trim, resample to 16 kHz.
+"""Audio front end: decode (libsndfile, dr_flac, PyAV for containers), mix to mono, trim,
+resample to 16 kHz.
 
 Everything downstream sees mono float32 at :data:`ANALYSIS_SR`, whatever the file's format,
 channel count or sample rate, so features never depend on how a corpus was recorded.
@@ -17,6 +18,7 @@ from ser.common.errors import AudioError
 __all__ = [
     "ANALYSIS_SR",
     "AUDIO_SUFFIXES",
+    "CONTAINER_SUFFIXES",
     "MIN_DURATION_S",
     "SILENCE_PEAK",
     "AudioInfo",
@@ -63,18 +65,27 @@ _INT32_SCALE = np.float32(2.0**-31)
 def decode(path: str) -> tuple[np.ndarray, int]:
     """The samples of ``path`` as float32, shape ``(frames, channels)``, and its rate.
 
-    FLAC goes to dr_flac where it can (:func:`_decode_flac`), everything else to libsndfile.
-    No mixing, trimming or resampling: :func:`load_audio` does those.
+    FLAC goes to dr_flac where it can (:func:`_decode_flac`); a name in
+    :data:`CONTAINER_SUFFIXES` (M4A, MP4, WebM, AMR, WMA, ...) to PyAV, which decodes its first
+    audio stream (:func:`~.containers.decode_av`); everything else to libsndfile. A file
+    libsndfile refuses whose first bytes are a container's (an M4A named ``.wav``, say) is
+    decoded by PyAV after all. No mixing, trimming or resampling: :func:`load_audio` does
+    those.
 
     Raises
     ------
     AudioError
         When the file cannot be decoded; the message says why.
     """
-    if path[-5:].lower() == ".flac":
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".flac":
         decoded = _decode_flac(path)
         if decoded is not None:
             return decoded
+    elif suffix in CONTAINER_SUFFIXES:
+        from .containers import decode_av
+
+        return decode_av(path)
     # soundfile and soxr are imported on first use, so that importing ser.models stays light
     import soundfile as sf
 
@@ -89,6 +100,12 @@ def decode(path: str) -> tuple[np.ndarray, int]:
     except IsADirectoryError:
         raise AudioError(path, "is a directory, not an audio file") from None
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
+        # Only here, on libsndfile's failure, a look at the first bytes: a container under
+        # another name goes to PyAV (which then decodes it, or says why not).
+        from .containers import decode_av, looks_like_container
+
+        if isinstance(exc, RuntimeError) and looks_like_container(path):
+            return decode_av(path)
         # libsndfile reports a missing file as "System error." and an unrecognised one as
         # "File does not exist or is not a regular file": say what is really wrong.
         raise AudioError(path, _decode_failure(path, exc)) from None
@@ -171,7 +188,9 @@ def load_audio(
     Parameters
     ----------
     path : str or os.PathLike
-        Any file libsndfile decodes: WAV (16/24/32-bit, float), FLAC, OGG/Vorbis/Opus, MP3, ...
+        Any file :func:`decode` reads: WAV (16/24/32-bit, float), FLAC, OGG/Vorbis/Opus, MP3,
+        ... through libsndfile; M4A/AAC, MP4/MOV (the sound track), WebM, AMR, WMA, ...
+        through PyAV.
     sr : int > 0
         Output sample rate. Resampling uses soxr (high quality).
     trim : bool
@@ -245,8 +264,43 @@ def _db(x: float) -> float:
     return 20.0 * np.log10(max(x, 1e-12))
 
 
-#: Extensions picked when walking a directory (libsndfile formats, case-insensitive).
-AUDIO_SUFFIXES = frozenset(
+#: Extensions that :func:`decode` sends to PyAV (:mod:`.containers`): the containers whose
+#: audio libsndfile cannot read, each checked with a file PyAV wrote and read back (AMR-WB
+#: is decoded, not encoded, by PyAV's FFmpeg). Not ``.ts``, which is mostly TypeScript.
+CONTAINER_SUFFIXES = frozenset(
+    {
+        # MP4 / QuickTime family: AAC, ALAC, AMR (3GP), ...
+        ".m4a",
+        ".m4b",
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".3gp",
+        ".3g2",
+        # raw AAC (ADTS)
+        ".aac",
+        # Matroska / WebM: Opus, Vorbis, AAC, ...
+        ".webm",
+        ".weba",
+        ".mka",
+        ".mkv",
+        # AMR-NB and AMR-WB voice memos
+        ".amr",
+        ".awb",
+        # Windows Media (ASF)
+        ".wma",
+        ".asf",
+        ".wmv",
+        # other video files' sound tracks (AVI, AVCHD camcorders)
+        ".avi",
+        ".mts",
+        ".m2ts",
+    }
+)
+
+#: Extensions picked when walking a directory (libsndfile's formats and
+#: :data:`CONTAINER_SUFFIXES`, case-insensitive).
+AUDIO_SUFFIXES = CONTAINER_SUFFIXES | frozenset(
     {
         ".wav",
         ".wave",

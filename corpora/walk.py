@@ -75,7 +75,7 @@ class WalkStats:
         )
 
     def describe(self, most: int = 5) -> str:
-        """``"12 files with other extensions (.m4a 10, .txt 2), 1 not a regular file"``."""
+        """``"12 files with other extensions (.mid 10, .txt 2), 1 not a regular file"``."""
         parts = []
         n_ext = sum(self.other_extensions.values())
         if n_ext:

@@ -140,13 +140,13 @@ def test_two_paths_holding_the_same_name_give_two_rows(tmp_path, write_audio, ti
 
 def test_files_left_out_are_counted_in_the_summary(tmp_path, write_audio, tiny_model_path):
     write_audio(tmp_path / "in" / "a.wav")
-    for name in ["call.m4a", "memo.m4a", "notes.txt", ".hidden.wav", "b.flac.part"]:
+    for name in ["call.mid", "memo.mid", "notes.txt", ".hidden.wav", "b.flac.part"]:
         (tmp_path / "in" / name).write_bytes(b"x")
     out = tmp_path / "labels.csv"
     args = [str(tmp_path / "in"), "-o", str(out), "-m", str(tiny_model_path), "-j", "1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (
-        "left out by the walk: 4 with other extensions (.m4a 2, .part 1, .txt 1), 1 hidden"
+        "left out by the walk: 4 with other extensions (.mid 2, .part 1, .txt 1), 1 hidden"
         in result.stderr
     )
