@@ -9,7 +9,6 @@ row and never stops the run.
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import json
 import logging
 import os
@@ -22,7 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ser.batch import run_batch, worker_count
+from ser.audio.segments import SegmentOptions
+from ser.batch import worker_count
 from ser.common import DataError, ModelError
 from ser.common.choices import COMPARISONS, NORMALIZATIONS, check_choice, resolve_jobs
 from ser.common.version import __version__
@@ -33,11 +33,10 @@ from ser.models import BUNDLED_MODELS, DEFAULT_MODEL, Model, bundled_model_path,
 from ser.models.model import sha256_file
 
 from .compare import Comparison, compare_ravdess
+from .execute import execute
 from .output import OutputTarget
-from .pipeline import Predictor
 from .speakers import SPEAKER_FROM_DEFAULT, intern_speakers, speaker_function
-from .table import NORM_LABELS, RowStore
-from .worker import extract_file, worker_died
+from .table import NORM_LABELS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,8 +54,9 @@ class Progress(Protocol):
     def start(self, total: int) -> None:
         """Called once, when the checks passed and ``total`` files are about to be processed."""
 
-    def advance(self, n: int = 1) -> None:
-        """Called as files are done."""
+    def advance(self, n: int = 1, seconds: float = 0.0) -> None:
+        """Called as work is done: ``n`` files completed, ``seconds`` of audio processed
+        (a piece of a long recording advances the seconds alone)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,9 @@ class RunSummary:
     ``timings`` gives the seconds this process spent on each part of the run:
     ``model_load``, ``walk``, ``predict`` (including normalisation), ``write``, and
     ``extract`` (the rest of the batch: waiting for the workers, or the extraction itself
-    with one job); the benchmarks read it.
+    with one job); the benchmarks read it. ``n_rows`` counts the table's rows (one per file,
+    or one per segment), ``n_unlabelled`` the segments of readable files that got no
+    prediction (silent or too short).
     """
 
     out: str
@@ -83,6 +85,8 @@ class RunSummary:
     left_out: str = ""
     normalized: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    n_rows: int = 0
+    n_unlabelled: int = 0
 
     @property
     def files_per_s(self) -> float:
@@ -90,7 +94,7 @@ class RunSummary:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     files: list[FoundFile]
     walk: WalkStats
     model: Model
@@ -101,6 +105,8 @@ class _Plan:
     n_jobs: int
     metadata: dict[str, str]
     timings: dict[str, float]
+    segment: SegmentOptions
+    jobs: int | None
 
 
 def annotate(
@@ -112,6 +118,11 @@ def annotate(
     compare: str | None = None,
     normalize: str | None = None,
     speaker_from: str = SPEAKER_FROM_DEFAULT,
+    segment: str = "auto",
+    channels: str = "mix",
+    max_segment: float = SegmentOptions.max_segment,
+    window: float = SegmentOptions.window,
+    hop: float = SegmentOptions.hop,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Predict the emotion of every audio file under ``paths``; one row per file.
@@ -152,8 +163,9 @@ def annotate(
     SerError
         For bad arguments, before any file is processed.
     """
-    plan = _prepare(paths, model, jobs, pattern, compare, normalize, speaker_from)
-    store = _execute(plan, spool_dir=None, progress=progress)
+    seg = SegmentOptions(segment, channels, max_segment, window, hop)
+    plan = _prepare(paths, model, jobs, pattern, compare, normalize, speaker_from, seg)
+    store = execute(plan, spool_dir=None, progress=progress)
     frame = store.to_frame(compare=plan.compare)
     frame.attrs.update(plan.metadata)
     return frame
@@ -169,6 +181,11 @@ def annotate_to_file(
     compare: str | None = None,
     normalize: str | None = None,
     speaker_from: str = SPEAKER_FROM_DEFAULT,
+    segment: str = "auto",
+    channels: str = "mix",
+    max_segment: float = SegmentOptions.max_segment,
+    window: float = SegmentOptions.window,
+    hop: float = SegmentOptions.hop,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> RunSummary:
@@ -199,12 +216,13 @@ def annotate_to_file(
         :class:`~ser.common.OutputError` when another run holds ``out`` or it cannot be
         written (a full disk), naming the file.
     """
+    seg = SegmentOptions(segment, channels, max_segment, window, hop)
     target = OutputTarget(out, overwrite=overwrite)
     with target:
-        plan = _prepare(paths, model, jobs, pattern, compare, normalize, speaker_from)
+        plan = _prepare(paths, model, jobs, pattern, compare, normalize, speaker_from, seg)
         target.check_inputs(plan.files)
         t0 = time.perf_counter()
-        store = _execute(plan, spool_dir=target.folder, progress=progress)
+        store = execute(plan, spool_dir=target.folder, progress=progress)
         table = store.to_arrow(compare=plan.compare, metadata=plan.metadata)
         t_write = time.perf_counter()
         target.write(table)
@@ -231,6 +249,8 @@ def annotate_to_file(
         plan.walk.describe(),
         normalized,
         dict(plan.timings),
+        store.n_rows,
+        store.n_unlabelled_rows,
     )
     logger.info(
         "wrote %s: %d files, %d ok, %d errors in %.1f s",
@@ -251,7 +271,8 @@ def _prepare(
     compare: str | None,
     normalize: str | None,
     speaker_from: str,
-) -> _Plan:
+    seg: SegmentOptions,
+) -> Plan:
     """Check every argument, load the model and walk the folders; no file is processed yet."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -300,13 +321,25 @@ def _prepare(
         "ser.feature_set": loaded.features.to_dict(),
         "ser.normalization": mode,
         "ser.speaker_from": speaker_from,
+        "ser.segments": seg.to_dict(),
         "ser.pattern": pattern,
         "ser.command": list(sys.argv),
         "ser.created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     metadata = {k: json.dumps(v, default=str) for k, v in meta.items()}
-    return _Plan(
-        files, walk, loaded, sha, mode, speakers, compare is not None, n_jobs, metadata, timings
+    return Plan(
+        files,
+        walk,
+        loaded,
+        sha,
+        mode,
+        speakers,
+        compare is not None,
+        n_jobs,
+        metadata,
+        timings,
+        seg,
+        jobs,
     )
 
 
@@ -330,29 +363,3 @@ def _load_model(spec: PathArg | Model | None) -> tuple[Model, str | None]:
     model = resolve_model(name)
     path = bundled_model_path(name) if name in BUNDLED_MODELS else name
     return model, sha256_file(path)
-
-
-def _execute(plan: _Plan, *, spool_dir: str | None, progress: Progress | None) -> RowStore:
-    store = RowStore([f.relpath for f in plan.files], plan.speakers, plan.model.classes)
-    for i, f in enumerate(plan.files):
-        if f.error is not None:  # a folder that could not be listed
-            store.set_error(i, f.error)
-    if progress is not None:
-        progress.start(store.n)
-    items = [(i, (i, f.path)) for i, f in enumerate(plan.files) if f.error is None]
-    if not items:
-        return store
-    predictor = Predictor(plan.model, store, plan.mode, spool_dir)
-    t0 = time.perf_counter()
-    try:
-        task = functools.partial(extract_file, config=plan.model.features)
-        for _, res in run_batch(task, items, n_jobs=plan.n_jobs, on_death=worker_died):
-            predictor.add(res)
-            if progress is not None:
-                progress.advance(1)
-        predictor.finish()
-    finally:
-        predictor.close()
-    plan.timings["predict"] = predictor.seconds
-    plan.timings["extract"] = time.perf_counter() - t0 - predictor.seconds
-    return store

@@ -11,25 +11,31 @@ run failed after it started; 2 usage errors, found before any work; 130 interrup
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
-import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ser.common.choices import COMPARISONS, NORMALIZATIONS, choice_enum
+from ser.common.choices import (
+    CHANNEL_MODES,
+    COMPARISONS,
+    NORMALIZATIONS,
+    SEGMENT_MODES,
+    choice_enum,
+)
 from ser.common.console import (
     HELP_OPTIONS,
     echo_error,
     log_to_stderr,
+    native_stderr_silenced,
     run_command,
     sigterm_interrupts,
 )
 from ser.common.version import __version__
+
+from .progress import ProgressBar
 
 if TYPE_CHECKING:
     from .api import RunSummary
@@ -46,9 +52,15 @@ app = typer.Typer(
 )
 
 _INPUT, _OUTPUT, _MODEL, _EVAL, _RUN = "Input", "Output", "Model", "Evaluation", "Run"
+_SEGMENTS = "Segments (long recordings)"
 
 
 Normalization = choice_enum("Normalization", NORMALIZATIONS)
+Segment = choice_enum("Segment", SEGMENT_MODES)
+Channels = choice_enum("Channels", CHANNEL_MODES)
+#: Defaults of the segment options (those of :class:`ser.audio.segments.SegmentOptions`,
+#: repeated here so that ``--help`` imports no numpy; a test checks they agree).
+SEGMENT_DEFAULTS = {"max_segment": 10.0, "window": 3.0, "hop": 3.0}
 CompareWith = choice_enum("CompareWith", COMPARISONS)
 
 
@@ -128,6 +140,46 @@ def annotate_command(
             rich_help_panel=_MODEL,
         ),
     ] = "auto",
+    segment: Annotated[
+        Segment,
+        typer.Option(
+            "--segment",
+            help="Rows per recording: auto = one per file up to 30 s, speech segments for "
+            "longer ones; file = one per file; speech = the speech a voice-activity detector "
+            "finds; window = fixed windows (--window, --hop).",
+            rich_help_panel=_SEGMENTS,
+        ),
+    ] = Segment.auto,  # type: ignore[attr-defined]
+    channels: Annotated[
+        Channels,
+        typer.Option(
+            "--channels",
+            help="mix = mix the channels to mono; each = segment and classify every channel "
+            "on its own (a channel column).",
+            rich_help_panel=_SEGMENTS,
+        ),
+    ] = Channels.mix,  # type: ignore[attr-defined]
+    max_segment: Annotated[
+        float,
+        typer.Option(
+            "--max-segment",
+            metavar="SECONDS",
+            help="Longest speech segment.",
+            rich_help_panel=_SEGMENTS,
+        ),
+    ] = SEGMENT_DEFAULTS["max_segment"],
+    window: Annotated[
+        float,
+        typer.Option(
+            "--window", metavar="SECONDS", help="Window length.", rich_help_panel=_SEGMENTS
+        ),
+    ] = SEGMENT_DEFAULTS["window"],
+    hop: Annotated[
+        float,
+        typer.Option(
+            "--hop", metavar="SECONDS", help="Step between windows.", rich_help_panel=_SEGMENTS
+        ),
+    ] = SEGMENT_DEFAULTS["hop"],
     compare: Annotated[
         CompareWith | None,
         typer.Option(
@@ -182,9 +234,16 @@ def annotate_command(
 
     2 a usage error, found before any work; 130 interrupted.
     """
-    with _native_stderr_silenced(quiet):  # before any worker starts: they inherit it
+    with native_stderr_silenced(quiet):  # before any worker starts: they inherit it
+        segments = {
+            "segment": segment.value,
+            "channels": channels.value,
+            "max_segment": max_segment,
+            "window": window,
+            "hop": hop,
+        }
         summary = _run(paths or ["."], glob, out, overwrite, model, normalize, speaker_from,
-                       compare, jobs, quiet)  # fmt: skip
+                       compare, jobs, quiet, segments)  # fmt: skip
     _report(summary, quiet=quiet)
     raise typer.Exit(1 if summary.n_errors else 0)
 
@@ -200,6 +259,7 @@ def _run(
     compare: Any,
     jobs: int | None,
     quiet: bool,
+    segments: dict[str, Any],
 ) -> RunSummary:
     _prestart_workers(paths, glob, jobs, out, overwrite)
 
@@ -208,7 +268,7 @@ def _run(
 
     from .api import annotate_to_file
 
-    bar = _ProgressBar(enabled=not quiet and sys.stderr.isatty())
+    bar = ProgressBar(enabled=not quiet and sys.stderr.isatty())
     try:
         with log_to_stderr(logging.ERROR if quiet else logging.WARNING), sigterm_interrupts():
             return annotate_to_file(
@@ -221,6 +281,7 @@ def _run(
                 normalize=None if normalize is None else normalize.value,
                 speaker_from=speaker_from,
                 overwrite=overwrite,
+                **segments,
                 progress=bar,
             )
     except (SerError, OSError) as exc:
@@ -266,36 +327,6 @@ def _prestart_workers(
         prestart_workers(worker_count(jobs, found))
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced(quiet: bool) -> Iterator[None]:
-    """With ``quiet``, send what C libraries print to file descriptor 2 (libmpg123's "Note:
-    Illegal Audio-MPEG-Header") to /dev/null while the run lasts, in this process and in
-    the workers it starts; Python's own ``sys.stderr`` keeps the real stderr."""
-    if not quiet:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    python_stderr = sys.stderr
-    try:
-        on_fd2 = python_stderr.fileno() == 2
-    except (AttributeError, OSError, ValueError):  # already redirected (a test's capture)
-        on_fd2 = False
-    if on_fd2:
-        sys.stderr = open(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
-    try:
-        yield
-    finally:
-        if on_fd2:
-            sys.stderr.close()
-            sys.stderr = python_stderr
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _report(summary: RunSummary, *, quiet: bool) -> None:
     if summary.comparison is not None:
         from .compare import format_comparison
@@ -308,6 +339,12 @@ def _report(summary: RunSummary, *, quiet: bool) -> None:
         f"{summary.seconds:.1f} s ({summary.files_per_s:.1f} files/s) -> {summary.out}",
         err=True,
     )
+    if summary.n_rows != summary.n_files:
+        typer.echo(
+            f"{summary.n_rows} rows (segments); {summary.n_unlabelled} of them without a "
+            "prediction (silent or too short)",
+            err=True,
+        )
     if summary.n_left_out:
         typer.echo(f"left out by the walk: {summary.left_out}", err=True)
     fallback = summary.normalized.get("training", 0)
@@ -328,53 +365,3 @@ def _report(summary: RunSummary, *, quiet: bool) -> None:
             "was found: see --speaker-from).",
             err=True,
         )
-
-
-class _ProgressBar:
-    """Rich progress bar on stderr (files, files/s, ETA); also remembers that work started."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-        self.started = False
-        self._bar: Any = None
-        self._task: Any = None
-
-    def start(self, total: int) -> None:
-        self.started = True
-        if not self.enabled:
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("annotating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self._t0 = time.perf_counter()
-        self._task = self._bar.add_task("annotating", total=total, rate="")
-        self._bar.start()
-
-    def advance(self, n: int = 1) -> None:
-        if self._bar is not None:
-            task = self._bar.tasks[0]
-            elapsed = time.perf_counter() - self._t0
-            rate = f"{(task.completed + n) / elapsed:.1f} files/s" if elapsed > 0 else ""
-            self._bar.update(self._task, advance=n, rate=rate)
-
-    def stop(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None

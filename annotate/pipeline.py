@@ -58,7 +58,7 @@ class Predictor:
     spool_dir : str or None
         Folder for the temporary feature file (normalising modes only); system temp if None.
     chunk : int > 0, optional
-        Rows per prediction chunk; default :data:`CHUNK`.
+        Files per prediction chunk (rows per spool block); default :data:`CHUNK`.
     """
 
     def __init__(
@@ -77,8 +77,10 @@ class Predictor:
         self.chunk = chunk or CHUNK
         n = store.n
         self._left = np.diff(np.r_[np.arange(0, n, self.chunk), n]).astype(np.int64)
-        self._held: dict[int, dict[int, np.ndarray]] = {}
-        self._spool = None if mode == "none" else _Spool(spool_dir, n, self.n_features)
+        self._pieces_left = np.ones(n, np.int32)
+        self._held: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._spooled: list[np.ndarray] = []  # ids of the rows in the spool
+        self._spool = None if mode == "none" else _Spool(spool_dir, self.n_features)
         self.seconds = 0.0  # spent in add() and finish()
 
     def add(self, res: FileResult) -> None:
@@ -90,27 +92,35 @@ class Predictor:
             self.seconds += time.perf_counter() - t0
 
     def _add(self, res: FileResult) -> None:
-        if res.features is not None and res.features.shape != (self.n_features,):
+        if res.features is not None and res.features.shape[-1:] != (self.n_features,):
             res = FileResult(
                 res.index,
                 "error",
-                f"feature vector has {res.features.size} values, but model "
+                f"feature vector has {res.features.shape[-1]} values, but model "
                 f"{self.model.name!r} expects {self.n_features}",
             )
-        self.store.set_result(res)
-        c = res.index // self.chunk
-        if res.features is not None:
+        rows, X = self.store.set_result(res)
+        i = res.index
+        c = i // self.chunk
+        if len(rows):
             if self._spool is None:
-                self._held.setdefault(c, {})[res.index] = res.features
+                self._held.setdefault(c, []).append((rows, X))
             else:
-                self._spool.write(res.index, res.features)
+                self._spool.write(rows, X)
+                self._spooled.append(rows)
+        self._pieces_left[i] += res.n_pieces - 1
+        self._pieces_left[i] -= 1
+        if self._pieces_left[i] > 0:
+            return
         self._left[c] -= 1
         if self._left[c] == 0 and self._spool is None:
-            rows = self._held.pop(c, {})
-            if rows:
-                index = sorted(rows)
-                X = np.stack([rows[i] for i in index])
-                self._predict(index, X, ["none"] * len(index))
+            held = self._held.pop(c, [])
+            if held:
+                rows = np.concatenate([r for r, _ in held])
+                X = np.concatenate([x for _, x in held])
+                order = self.store.order(rows)  # table order: the same whatever arrived first
+                at = np.argsort(rows)
+                self._predict(order, X[at[np.searchsorted(rows[at], order)]], None)
 
     def finish(self) -> None:
         """Second pass of the normalising modes (no-op for ``"none"``); frees the spool."""
@@ -118,15 +128,16 @@ class Predictor:
             return
         t0 = time.perf_counter()
         try:
+            rows = self.store.order(np.concatenate(self._spooled or [np.zeros(0, np.intp)]))
             running = RunningStats()
-            for index, X in self._spooled_chunks():
-                running.add(X, [self._group(i) for i in index])
+            for block in self._blocks(rows):
+                running.add(self._spool.read(block), self._groups(block))
             chosen: dict[Hashable, tuple[object, str]] = {}
             fallback = self.model.train_stats
-            for index, X in self._spooled_chunks():
-                groups = [self._group(i) for i in index]
-                Xn = np.asarray(X, dtype=np.float64)
-                how = [""] * len(index)
+            for block in self._blocks(rows):
+                groups = self._groups(block)
+                Xn = np.asarray(self._spool.read(block), dtype=np.float64)
+                how = [""] * len(block)
                 for g in dict.fromkeys(groups):
                     if g not in chosen:
                         chosen[g] = choose_stats(self.mode, g, running, fallback)
@@ -138,15 +149,19 @@ class Predictor:
                                 g,
                             )
                     stats, label = chosen[g]
-                    rows = [k for k, gk in enumerate(groups) if gk == g]
+                    members = [k for k, gk in enumerate(groups) if gk == g]
                     if stats is not None:
-                        Xn[rows] = stats.apply(Xn[rows])  # type: ignore[attr-defined]
-                    for k in rows:
+                        Xn[members] = stats.apply(Xn[members])  # type: ignore[attr-defined]
+                    for k in members:
                         how[k] = label
-                self._predict(index, Xn, how)
+                self._predict(block, Xn, how)
         finally:
             self.close()
             self.seconds += time.perf_counter() - t0
+
+    def file_done(self, index: int) -> bool:
+        """Whether every piece of file ``index`` has been received."""
+        return bool(self._pieces_left[index] <= 0)
 
     @property
     def held_chunks(self) -> int:
@@ -157,35 +172,43 @@ class Predictor:
         if self._spool is not None:
             self._spool.close()
 
-    def _group(self, i: int) -> Hashable:
-        return self.store.speakers[i] if self.mode == "speaker" else None
+    def _blocks(self, rows: np.ndarray) -> Iterator[np.ndarray]:
+        for start in range(0, len(rows), self.chunk):
+            yield rows[start : start + self.chunk]
 
-    def _spooled_chunks(self):  # -> Iterator[tuple[list[int], np.ndarray]]
-        assert self._spool is not None
-        ok = self.store.ok
-        for start in range(0, self.store.n, self.chunk):
-            stop = min(start + self.chunk, self.store.n)
-            rows = np.flatnonzero(ok[start:stop])
-            if len(rows):
-                yield (rows + start).tolist(), self._spool.read(start, stop)[rows]
+    def _groups(self, rows: np.ndarray) -> list[Hashable]:
+        """The normalisation group of each row: its file's speaker; for a recording of
+        several rows whose speaker is unknown, the recording (and channel) itself."""
+        if self.mode != "speaker":
+            return [None] * len(rows)
+        store = self.store
+        files, channels = store.row_files(rows), store.row_channels(rows)
+        out: list[Hashable] = []
+        for f, ch in zip(files.tolist(), channels.tolist()):
+            speaker = store.speakers[f]
+            if speaker is None and store.n_rows_of[f] > 1:
+                out.append(("recording", f, ch))
+            else:
+                out.append(speaker)
+        return out
 
-    def _predict(self, index: list[int], X: np.ndarray, how: list[str]) -> None:
+    def _predict(self, rows: np.ndarray, X: np.ndarray, how: list[str] | None) -> None:
         # one BLAS thread: a chunk is a few small products, and the threads OpenBLAS would
         # start spin for a while after each chunk on the cores the workers need (about
         # 0.13 s of this process's CPU in a 1,440-file run at --jobs 2 on 2 cores)
         with one_blas_thread():
             probs = self.model.predict_proba(X)
-        self.store.set_predictions(index, probs, how)
+        self.store.set_predictions(rows, probs, how or ["none"] * len(rows))
 
 
 class _Spool:
-    """Feature rows on disk, each at its walk index (a sparse float32 file).
+    """Feature rows on disk, each at its row id (a sparse float32 file that grows).
 
     The file is locked while the run lives, so that a later run can tell it from the spool
     of a run that died (:func:`~ser.common.ownedfiles.remove_stale`), which it removes.
     """
 
-    def __init__(self, folder: str | None, n_rows: int, n_features: int) -> None:
+    def __init__(self, folder: str | None, n_features: int) -> None:
         folder = folder or tempfile.gettempdir()
         remove_stale(os.path.join(folder, SPOOL_PREFIX + "*" + SPOOL_SUFFIX))
         fd, self.path = tempfile.mkstemp(prefix=SPOOL_PREFIX, suffix=SPOOL_SUFFIX, dir=folder)
@@ -193,8 +216,6 @@ class _Spool:
         self._f = os.fdopen(fd, "r+b")
         self._n_features = n_features
         self._row_bytes = 4 * n_features
-        with self._naming_errors():
-            self._f.truncate(n_rows * self._row_bytes)
 
     @contextlib.contextmanager
     def _naming_errors(self) -> Iterator[None]:
@@ -205,17 +226,29 @@ class _Spool:
                 f"cannot write the feature spool {self.path}: {exc.strerror or exc}"
             ) from None
 
-    def write(self, i: int, x: np.ndarray) -> None:
+    def write(self, rows: np.ndarray, X: np.ndarray) -> None:
+        data = np.ascontiguousarray(X, dtype="<f4")
         with self._naming_errors():
-            self._f.seek(i * self._row_bytes)
-            self._f.write(np.ascontiguousarray(x, dtype="<f4").tobytes())
+            if len(rows) and np.all(np.diff(rows) == 1):  # consecutive: one write
+                self._f.seek(int(rows[0]) * self._row_bytes)
+                self._f.write(data.tobytes())
+                return
+            for row, x in zip(rows.tolist(), data):
+                self._f.seek(row * self._row_bytes)
+                self._f.write(x.tobytes())
 
-    def read(self, start: int, stop: int) -> np.ndarray:
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), self._n_features), dtype="<f4")
         with self._naming_errors():
             self._f.flush()
-            self._f.seek(start * self._row_bytes)
-            buf = self._f.read((stop - start) * self._row_bytes)
-        return np.frombuffer(buf, dtype="<f4").reshape(stop - start, self._n_features)
+            if len(rows) and np.all(np.diff(rows) == 1):  # consecutive: one read
+                self._f.seek(int(rows[0]) * self._row_bytes)
+                buf = self._f.read(len(rows) * self._row_bytes)
+                return np.frombuffer(buf, dtype="<f4").reshape(len(rows), -1).copy()
+            for k, row in enumerate(rows.tolist()):
+                self._f.seek(row * self._row_bytes)
+                out[k] = np.frombuffer(self._f.read(self._row_bytes), dtype="<f4")
+        return out
 
     def close(self) -> None:
         if not self._f.closed:

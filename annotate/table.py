@@ -18,6 +18,13 @@ import numpy as np
 from ser.common import DataError
 from ser.corpora import parse_ravdess
 
+from .arrow import (
+    bool_array,
+    float_array,
+    int32_array,
+    pandas_metadata,
+    text_array,
+)
 from .worker import FileResult
 
 if TYPE_CHECKING:
@@ -35,9 +42,10 @@ COMPARE_COLUMNS: tuple[str, ...] = ("true_emotion", "actor", "intensity", "corre
 _PENDING, _OK, _ERROR = 0, 1, 2
 
 
-def columns(classes: Sequence[str], *, compare: bool) -> list[str]:
+def columns(classes: Sequence[str], *, compare: bool, channel: bool = False) -> list[str]:
     """Column names of the output table, in order."""
-    cols = ["path", "status", "error", "duration_s", "sample_rate", "channels"]
+    cols = ["path", "start", "end", *(["channel"] if channel else [])]
+    cols += ["status", "error", "duration_s", "sample_rate", "channels"]
     cols += ["emotion", "confidence", *(f"prob_{c}" for c in classes)]
     if compare:
         cols += COMPARE_COLUMNS
@@ -61,68 +69,144 @@ def output_format(out: str | os.PathLike[str]) -> str:
 
 
 class RowStore:
-    """Per-file results of one run, in walk order, without the feature vectors.
+    """The rows of one run, without the feature vectors: one or more per file.
+
+    A file featurised whole gets one row (``start = 0``, ``end = duration``); a segmented
+    one a row per segment (and channel); a file that failed, one error row. Rows arrive in
+    any order (and the pieces of a long file at different times); :meth:`to_arrow` puts them
+    in walk order, then channel, then start.
 
     Parameters
     ----------
     paths : list of str
-        The ``path`` column (as reported), in walk order.
+        The ``path`` column (as reported) of each file, in walk order.
     speakers : list of str or None
         Speaker of each file (``None`` when unknown).
     classes : sequence of str
         Model classes, in the model's order.
+    channel_column : bool
+        Rows carry a ``channel`` (``--channels each``).
     """
 
     def __init__(
-        self, paths: list[str], speakers: list[str | None], classes: Sequence[str]
+        self,
+        paths: list[str],
+        speakers: list[str | None],
+        classes: Sequence[str],
+        *,
+        channel_column: bool = False,
     ) -> None:
         n = len(paths)
         self.paths = paths
         self.speakers = speakers
         self.classes = list(classes)
+        self.channel_column = channel_column
+        # per file
         self.status = np.zeros(n, np.int8)
         self.errors: dict[int, str] = {}
         self.duration = np.full(n, np.nan)
         self.sample_rate = np.zeros(n, np.int32)  # 0: unknown
         self.channels = np.zeros(n, np.int32)
-        self.probs = np.full((n, len(self.classes)), np.nan)
-        self.norm = np.full(n, -1, np.int8)  # index into NORM_LABELS, -1: no prediction
+        self.n_rows_of = np.zeros(n, np.int32)
+        # per row (grown as rows arrive)
+        self._rows = _Rows(max(16, n), len(self.classes))
 
     @property
     def n(self) -> int:
+        """Files."""
         return len(self.paths)
 
     @property
-    def ok(self) -> np.ndarray:
-        """Boolean mask of the rows whose file was featurised."""
-        return self.status == _OK
+    def n_rows(self) -> int:
+        return self._rows.n
 
     @property
     def n_ok(self) -> int:
+        """Files featurised (at least in part)."""
         return int(np.count_nonzero(self.status == _OK))
 
     @property
     def n_errors(self) -> int:
+        """Files that failed."""
         return int(np.count_nonzero(self.status == _ERROR))
 
-    def set_result(self, res: FileResult) -> None:
+    @property
+    def n_unlabelled_rows(self) -> int:
+        """Segments of working files that got no prediction (silent, too short...)."""
+        return len(self._rows.error_text) - int(self._rows.file_error[: self.n_rows].sum())
+
+    @property
+    def norm(self) -> np.ndarray:
+        """How each row was normalised (index into :data:`NORM_LABELS`, -1: no prediction)."""
+        return self._rows.norm[: self.n_rows]
+
+    def row_files(self, rows: np.ndarray) -> np.ndarray:
+        return self._rows.file[rows]
+
+    def row_channels(self, rows: np.ndarray) -> np.ndarray:
+        return self._rows.channel[rows]
+
+    def set_result(self, res: FileResult) -> tuple[np.ndarray, np.ndarray | None]:
+        """Record one result; returns the ids of its rows that have features, and those
+        features (one row each)."""
         i = res.index
-        self.status[i] = _OK if res.status == "ok" else _ERROR
-        if res.error is not None:
-            self.errors[i] = res.error
         if res.duration_s is not None:
             self.duration[i] = res.duration_s
-        self.sample_rate[i] = res.sample_rate or 0
-        self.channels[i] = res.channels or 0
-
-    def set_predictions(self, index: Sequence[int], probs: np.ndarray, how: Sequence[str]) -> None:
-        idx = np.asarray(index, dtype=np.intp)
-        self.probs[idx] = probs
-        self.norm[idx] = [NORM_LABELS.index(h) for h in how]
+        if res.sample_rate:
+            self.sample_rate[i] = res.sample_rate
+        if res.channels:
+            self.channels[i] = res.channels
+        empty = np.zeros(0, np.intp)
+        if res.status != "ok":
+            self.set_error(i, res.error or "failed")
+            return empty, None
+        if self.status[i] != _ERROR:
+            self.status[i] = _OK
+        if res.segments is None:  # the whole file, one utterance
+            row = self._add(i, np.array([[0.0, res.duration_s or np.nan, -1.0]]), [None])
+            if res.features is None:
+                return empty, None
+            return row, np.asarray(res.features, dtype=np.float32).reshape(1, -1)
+        errors = list(res.segment_errors or [None] * len(res.segments))
+        rows = self._add(i, res.segments, errors)
+        ok = np.array([e is None for e in errors], dtype=bool)
+        if not ok.any():
+            return empty, None
+        return rows[ok], np.asarray(res.features, dtype=np.float32)[ok]
 
     def set_error(self, index: int, error: str) -> None:
+        """The file failed: one error row (its other rows, from other pieces, stay)."""
         self.status[index] = _ERROR
         self.errors[index] = error
+        end = self.duration[index]
+        self._add(index, np.array([[0.0, end, -1.0]]), [error], file_error=True)
+
+    def close_files(self, reason: str) -> None:
+        """Give each file that ended without any row an error row saying ``reason``."""
+        for i in np.flatnonzero((self.status == _OK) & (self.n_rows_of == 0)):
+            self.set_error(int(i), reason)
+
+    def set_predictions(self, rows: Sequence[int], probs: np.ndarray, how: Sequence[str]) -> None:
+        idx = np.asarray(rows, dtype=np.intp)
+        self._rows.probs[idx] = probs
+        self._rows.norm[idx] = [NORM_LABELS.index(h) for h in how]
+
+    def order(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """``rows`` (default: all) sorted into table order: file, channel, start."""
+        r = self._rows
+        rows = np.arange(r.n) if rows is None else np.asarray(rows, dtype=np.intp)
+        return rows[np.lexsort((r.start[rows], r.channel[rows], r.file[rows]))]
+
+    def _add(
+        self, i: int, spans: np.ndarray, errors: Sequence[str | None], *, file_error: bool = False
+    ) -> np.ndarray:
+        rows = self._rows.append(i, np.asarray(spans, dtype=np.float64).reshape(-1, 3))
+        self.n_rows_of[i] += len(rows)
+        for row, error in zip(rows, errors):
+            if error is not None:
+                self._rows.error_text[int(row)] = error
+                self._rows.file_error[row] = file_error
+        return rows
 
     def to_arrow(self, *, compare: bool, metadata: Mapping[str, str] | None = None) -> pa.Table:
         """The output table (see :func:`columns`) as an Arrow table, built without pandas.
@@ -135,42 +219,56 @@ class RowStore:
         """
         import pyarrow as pa
 
-        n = self.n
-        ok = self.status == _OK
-        predicted = self.norm >= 0
+        r = self._rows
+        rows = self.order()
+        n = len(rows)
+        f = r.file[rows]
+        probs = r.probs[rows]
+        norm = r.norm[rows]
+        predicted = norm >= 0
         classes = np.asarray(self.classes, dtype=object)
-        best = np.argmax(np.where(np.isnan(self.probs), -np.inf, self.probs), axis=1)
+        best = np.argmax(np.where(np.isnan(probs), -np.inf, probs), axis=1)
         emotion = np.where(predicted, classes[best] if len(classes) else None, None)
-        confidence = np.where(predicted, self.probs[np.arange(n), best] if n else 0.0, np.nan)
+        confidence = np.where(predicted, probs[np.arange(n), best] if n else 0.0, np.nan)
+        failed = np.array([int(k) in r.error_text for k in rows], dtype=bool)
+        paths = [self.paths[i] for i in f]
 
-        text, real, int32 = _text_array, _float_array, _int32_array
+        text, real, int32 = text_array, float_array, int32_array
         cols: dict[str, pa.Array] = {
-            "path": text(self.paths),
-            "status": text(np.where(ok, "ok", "error").tolist()),
-            "error": text([self.errors.get(i) for i in range(n)]),
-            "duration_s": real(self.duration),
-            "sample_rate": int32(self.sample_rate, self.sample_rate == 0),
-            "channels": int32(self.channels, self.channels == 0),
+            "path": text(paths),
+            "start": real(r.start[rows]),
+            "end": real(r.end[rows]),
+        }
+        if self.channel_column:
+            channel = r.channel[rows].astype(np.int32)
+            cols["channel"] = int32(channel, channel < 0)
+        sample_rate, channels = self.sample_rate[f], self.channels[f]
+        cols |= {
+            "status": text(np.where(failed, "error", "ok").tolist()),
+            "error": text([r.error_text.get(int(k)) for k in rows]),
+            "duration_s": real(self.duration[f]),
+            "sample_rate": int32(sample_rate, sample_rate == 0),
+            "channels": int32(channels, channels == 0),
             "emotion": text(emotion.tolist()),
             "confidence": real(confidence),
         }
         for j, c in enumerate(self.classes):
-            cols[f"prob_{c}"] = real(self.probs[:, j])
+            cols[f"prob_{c}"] = real(probs[:, j])
         if compare:
-            labels = [parse_ravdess(p) for p in self.paths]
+            labels = [parse_ravdess(p) for p in paths]
             truth = [None if lab is None else lab.emotion for lab in labels]
             cols["true_emotion"] = text(truth)
             actor = np.array([0 if lab is None else lab.actor for lab in labels], np.int32)
             cols["actor"] = int32(actor, np.array([lab is None for lab in labels], bool))
             cols["intensity"] = text([lab and lab.intensity for lab in labels])
-            scored = np.array([t is not None and bool(predicted[i]) for i, t in enumerate(truth)])
-            correct = np.array([t is not None and emotion[i] == t for i, t in enumerate(truth)])
-            cols["correct"] = _bool_array(correct.astype(bool), ~scored.astype(bool))
-        cols["speaker"] = text(self.speakers)
-        cols["normalization"] = text(np.asarray([*NORM_LABELS, None], dtype=object)[self.norm])
-        assert list(cols) == columns(self.classes, compare=compare)
+            scored = np.array([t is not None and bool(predicted[k]) for k, t in enumerate(truth)])
+            correct = np.array([t is not None and emotion[k] == t for k, t in enumerate(truth)])
+            cols["correct"] = bool_array(correct.astype(bool), ~scored.astype(bool))
+        cols["speaker"] = text([self.speakers[i] for i in f])
+        cols["normalization"] = text(np.asarray([*NORM_LABELS, None], dtype=object)[norm])
+        assert list(cols) == columns(self.classes, compare=compare, channel=self.channel_column)
         table = pa.Table.from_arrays(list(cols.values()), names=list(cols))
-        meta = {b"pandas": json.dumps(_pandas_metadata(table)).encode()}
+        meta = {b"pandas": json.dumps(pandas_metadata(table)).encode()}
         meta.update({k.encode(): v.encode() for k, v in (metadata or {}).items()})
         return table.replace_schema_metadata(meta)
 
@@ -180,111 +278,38 @@ class RowStore:
         return self.to_arrow(compare=compare).to_pandas()
 
 
-# Arrow arrays are built from their buffers: ``pyarrow.array`` imports pandas (about 1 s with
-# its teardown) to check whether its argument is a pandas object.
+class _Rows:
+    """Growable per-row columns (capacity doubles), a few dozen bytes a row."""
 
+    def __init__(self, capacity: int, n_classes: int) -> None:
+        self.n = 0
+        self.file = np.zeros(capacity, np.int64)
+        self.start = np.zeros(capacity, np.float64)
+        self.end = np.zeros(capacity, np.float64)
+        self.channel = np.zeros(capacity, np.int16)
+        self.file_error = np.zeros(capacity, bool)
+        self.probs = np.full((capacity, n_classes), np.nan)
+        self.norm = np.full(capacity, -1, np.int8)
+        self.error_text: dict[int, str] = {}
 
-def _validity(missing: np.ndarray) -> tuple[object, int]:
-    import pyarrow as pa
+    def append(self, file: int, spans: np.ndarray) -> np.ndarray:
+        k = len(spans)
+        if self.n + k > len(self.file):
+            self._grow(max(2 * len(self.file), self.n + k))
+        rows = np.arange(self.n, self.n + k)
+        self.file[rows] = file
+        self.start[rows], self.end[rows] = spans[:, 0], spans[:, 1]
+        self.channel[rows] = spans[:, 2]
+        self.n += k
+        return rows
 
-    missing = np.asarray(missing, dtype=bool)
-    n_null = int(missing.sum())
-    if n_null == 0:
-        return None, 0
-    return pa.py_buffer(np.packbits(~missing, bitorder="little")), n_null
-
-
-def _float_array(values: np.ndarray) -> pa.Array:
-    """float64, NaN as null."""
-    data = np.ascontiguousarray(values, dtype=np.float64)
-    return _fixed_array(data, np.isnan(data))
-
-
-def _int32_array(values: np.ndarray, missing: np.ndarray) -> pa.Array:
-    return _fixed_array(np.ascontiguousarray(values, dtype=np.int32), missing)
-
-
-def _fixed_array(data: np.ndarray, missing: np.ndarray) -> pa.Array:
-    """A fixed-width Arrow array over ``data``'s buffer, null where ``missing``."""
-    import pyarrow as pa
-
-    valid, n_null = _validity(missing)
-    kind = pa.from_numpy_dtype(data.dtype)
-    return pa.Array.from_buffers(kind, len(data), [valid, pa.py_buffer(data)], n_null)
-
-
-def _bool_array(values: np.ndarray, missing: np.ndarray) -> pa.Array:
-    import pyarrow as pa
-
-    bits = pa.py_buffer(np.packbits(np.asarray(values, dtype=bool), bitorder="little"))
-    valid, n_null = _validity(missing)
-    return pa.Array.from_buffers(pa.bool_(), len(values), [valid, bits], n_null)
-
-
-def _text_array(values: Sequence[str | None]) -> pa.Array:
-    """large_string (UTF-8), None as null.
-
-    File names that are not valid UTF-8 reach Python as lone surrogates (PEP 383), which
-    UTF-8 cannot hold: their bytes are written as ``\\xNN`` escapes (``caf\\xe9.wav``).
-    """
-    import pyarrow as pa
-
-    encoded = [b"" if v is None else _utf8(str(v)) for v in values]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    valid, n_null = _validity(np.array([v is None for v in values], dtype=bool))
-    buffers = [valid, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
-    return pa.Array.from_buffers(pa.large_string(), len(encoded), buffers, n_null)
-
-
-def _utf8(text: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        raw = text.encode("utf-8", "surrogateescape")  # the original bytes
-        return raw.decode("utf-8", "backslashreplace").encode("utf-8")
-
-
-#: pandas dtypes of the Arrow column types of the output table.
-_PANDAS_DTYPES: dict[str, tuple[str, str]] = {  # arrow type: (pandas_type, numpy_type)
-    "large_string": ("object", "string"),
-    "double": ("float64", "float64"),
-    "int32": ("int32", "Int32"),
-    "bool": ("bool", "boolean"),
-}
-
-
-def _pandas_metadata(table: pa.Table) -> dict[str, object]:
-    """The ``pandas`` schema metadata that ``pyarrow.Table.from_pandas`` writes for a frame of
-    these columns with nullable dtypes, index not kept (without importing pandas)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import pyarrow as pa
-
-    try:
-        pandas_version = version("pandas")
-    except PackageNotFoundError:  # pragma: no cover - pandas is a dependency
-        pandas_version = None
-    cols = []
-    for f in table.schema:
-        pandas_type, numpy_type = _PANDAS_DTYPES[str(f.type)]
-        cols.append(
-            {
-                "name": f.name,
-                "field_name": f.name,
-                "pandas_type": pandas_type,
-                "numpy_type": numpy_type,
-                "metadata": None,
-            }
-        )
-    return {
-        "index_columns": [],
-        "column_indexes": [],
-        "columns": cols,
-        "attributes": {},
-        "creator": {"library": "pyarrow", "version": pa.__version__},
-        "pandas_version": pandas_version,
-    }
+    def _grow(self, capacity: int) -> None:
+        for name in ("file", "start", "end", "channel", "file_error", "probs", "norm"):
+            old = getattr(self, name)
+            fill = np.nan if name == "probs" else (-1 if name == "norm" else 0)
+            new = np.full((capacity, *old.shape[1:]), fill, dtype=old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, object]:

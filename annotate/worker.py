@@ -9,23 +9,32 @@ parent (see :mod:`.pipeline`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ser.audio.segments import SegmentOptions, file_header, plan_pieces
 from ser.batch import WORKER_DIED
 from ser.common import AudioError, SerError
 from ser.features import FeatureConfig, process_file
 
-__all__ = ["FileResult", "extract_file", "worker_died"]
+from .segmenting import Piece, segment_piece
+
+__all__ = ["FileResult", "extract_file", "extract_item", "worker_died"]
 
 
 @dataclass(frozen=True)
 class FileResult:
-    """Outcome of one file: what the worker learnt, or why it could not.
+    """Outcome of one file (or one piece of a long one): what the worker learnt, or why not.
 
-    ``features`` (float32, one row) is set only when ``status == "ok"``. ``index`` is the
-    file's position in the walk order, which lets the parent put rows back in order.
+    ``index`` is the file's position in the walk order, which lets the parent put rows back
+    in order. For a whole file featurised as one utterance, ``features`` is one float32 row
+    (set only when ``status == "ok"``) and ``segments`` is None. For segmented audio,
+    ``segments`` holds one ``(start, end, channel)`` per row (``channel`` -1 for the mixed
+    signal), ``features`` one row each (NaN where the segment failed) and
+    ``segment_errors`` the reason of each failed segment (None where it worked);
+    ``n_pieces`` is set by the first piece of a file that is processed in pieces.
+    ``span_s`` is the seconds of audio this result covers (for the progress bar).
     """
 
     index: int
@@ -35,6 +44,10 @@ class FileResult:
     sample_rate: int | None = None
     channels: int | None = None
     features: np.ndarray | None = None
+    segments: np.ndarray | None = None
+    segment_errors: tuple[str | None, ...] | None = None
+    n_pieces: int = 1
+    span_s: float = 0.0
 
 
 def extract_file(item: tuple[int, str], config: FeatureConfig) -> FileResult:
@@ -63,10 +76,42 @@ def extract_file(item: tuple[int, str], config: FeatureConfig) -> FileResult:
         int(info.sample_rate),
         int(info.channels),
         np.ascontiguousarray(x, dtype=np.float32),
+        span_s=float(info.duration_s),
     )
 
 
-def worker_died(item: tuple[int, str]) -> FileResult:
+def extract_item(
+    item: tuple[int, str, Piece | None], config: FeatureConfig, seg: SegmentOptions
+) -> FileResult:
+    """Featurise one file, or one piece of a long one, as ``seg`` says; never raises.
+
+    ``item`` is (walk index, path, piece): piece ``None`` is a file's first item, which
+    reads its header, resolves ``auto``, and either featurises the whole file
+    (:func:`extract_file`) or its first piece, saying in ``n_pieces`` how many there are;
+    the parent then sends the others as :class:`Piece` items.
+    """
+    index, path, piece = item
+    if piece is None and seg.mode == "file" and seg.channels == "mix":
+        return extract_file((index, path), config)  # no header to read first
+    try:
+        if piece is None:
+            _, _, duration = file_header(path)
+            mode = seg.mode_for(duration)
+            if mode == "file" and seg.channels == "mix":
+                return extract_file((index, path), config)
+            cores = plan_pieces(duration) if mode != "file" else [(0.0, duration)]
+            piece = Piece(0, *cores[0], duration, mode)
+            return replace(_segmented(index, path, piece, config, seg), n_pieces=len(cores))
+        return _segmented(index, path, piece, config, seg)
+    except AudioError as exc:
+        return _error_with_header(index, path, exc.reason)
+    except SerError as exc:
+        return FileResult(index, "error", str(exc))
+    except Exception as exc:  # never let one file abort the batch
+        return FileResult(index, "error", f"{type(exc).__name__}: {exc}")
+
+
+def worker_died(item: tuple[int, str] | tuple[int, str, Piece | None]) -> FileResult:
     """The row of a file whose worker process died twice (see :func:`ser.batch.run_batch`)."""
     return FileResult(item[0], "error", WORKER_DIED)
 
@@ -80,3 +125,21 @@ def _error_with_header(index: int, path: str, reason: str) -> FileResult:
         return FileResult(index, "error", reason, duration, int(h.samplerate), int(h.channels))
     except Exception:
         return FileResult(index, "error", reason)
+
+
+def _segmented(
+    index: int, path: str, piece: Piece, config: FeatureConfig, seg: SegmentOptions
+) -> FileResult:
+    spans, features, errors, sr, channels = segment_piece(path, piece, config, seg)
+    return FileResult(
+        index,
+        "ok",
+        None,
+        piece.duration_s,
+        sr,
+        channels,
+        features,
+        np.asarray(spans, dtype=np.float64).reshape(-1, 3),
+        tuple(errors),
+        span_s=piece.end - piece.start,
+    )

@@ -15,9 +15,12 @@ from enum import Enum
 from .errors import DataError
 
 __all__ = [
+    "CHANNEL_MODES",
     "COMPARISONS",
+    "EXPORT_FORMATS",
     "FEATURE_SET_NAMES",
     "NORMALIZATIONS",
+    "SEGMENT_MODES",
     "check_choice",
     "choice_enum",
     "resolve_jobs",
@@ -32,6 +35,15 @@ NORMALIZATIONS: tuple[str, ...] = ("none", "corpus", "speaker")
 FEATURE_SET_NAMES: tuple[str, ...] = ("default", "seed")
 #: Label sources that ``--compare`` understands.
 COMPARISONS: tuple[str, ...] = ("ravdess",)
+#: How a recording is cut into rows: ``auto`` (``file`` for short files, ``speech`` for long
+#: ones), one row per ``file``, the ``speech`` regions a voice-activity detector finds, or
+#: fixed ``window``\ s.
+SEGMENT_MODES: tuple[str, ...] = ("auto", "file", "speech", "window")
+#: The channels of a recording: mixed to mono, or each classified on its own.
+CHANNEL_MODES: tuple[str, ...] = ("mix", "each")
+#: What ``ser-export`` writes: a Praat TextGrid, an ELAN EAF file, an Audacity label track or
+#: WebVTT subtitles (:mod:`ser.annotate.export`).
+EXPORT_FORMATS: tuple[str, ...] = ("textgrid", "eaf", "audacity", "vtt")
 
 
 def check_choice(option: str, value: str, choices: tuple[str, ...]) -> str:

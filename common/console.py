@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ __all__ = [
     "HELP_OPTIONS",
     "echo_error",
     "log_to_stderr",
+    "native_stderr_silenced",
     "run_command",
     "sigterm_interrupts",
 ]
@@ -97,3 +99,33 @@ def log_to_stderr(level: int) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced(quiet: bool) -> Iterator[None]:
+    """With ``quiet``, send what C libraries print to file descriptor 2 (libmpg123's "Note:
+    Illegal Audio-MPEG-Header") to /dev/null while the run lasts, in this process and in
+    the workers it starts; Python's own ``sys.stderr`` keeps the real stderr."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    python_stderr = sys.stderr
+    try:
+        on_fd2 = python_stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # already redirected (a test's capture)
+        on_fd2 = False
+    if on_fd2:
+        sys.stderr = open(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    try:
+        yield
+    finally:
+        if on_fd2:
+            sys.stderr.close()
+            sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)

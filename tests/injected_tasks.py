@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from ser.annotate.worker import FileResult, extract_file
-from ser.features import FeatureConfig
+from ser.annotate.worker import FileResult, extract_item
 
 #: A file whose path contains this kills the worker process that featurises it.
 CRASH_MARK = "crash_me"
@@ -29,12 +28,12 @@ def pid_after(seconds: float) -> int:
     return os.getpid()
 
 
-def extract_or_die(item: tuple[int, str], config: FeatureConfig) -> FileResult:
-    """:func:`ser.annotate.worker.extract_file`, except that a file named ``*crash_me*``
+def extract_or_die(item, config, seg) -> FileResult:
+    """:func:`ser.annotate.worker.extract_item`, except that a file named ``*crash_me*``
     kills the worker process."""
     if CRASH_MARK in os.path.basename(item[1]):
         os._exit(70)
-    return extract_file(item, config)
+    return extract_item(item, config, seg)
 
 
 def featurise_or_die(item, config):

@@ -27,7 +27,7 @@ def no_work(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("work started although the arguments were bad")
 
-    monkeypatch.setattr("ser.annotate.api.run_batch", boom)
+    monkeypatch.setattr("ser.annotate.execute.run_batch", boom)
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -53,7 +53,7 @@ def test_hostile_folder_exit_code_1_and_every_row(tmp_path, hostile_folder, tiny
 def test_a_crashing_worker_costs_only_its_file(tmp_path, write_audio, tiny_model_path, monkeypatch):
     from injected_tasks import extract_or_die
 
-    monkeypatch.setattr("ser.annotate.api.extract_file", extract_or_die)
+    monkeypatch.setattr("ser.annotate.execute.extract_item", extract_or_die)
     for i in range(8):
         write_audio(tmp_path / "c" / f"f{i}.wav", seed=i)
     write_audio(tmp_path / "c" / "crash_me.wav")

@@ -22,7 +22,7 @@ def no_work(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("work started although the output was bad")
 
-    monkeypatch.setattr("ser.annotate.api.run_batch", boom)
+    monkeypatch.setattr("ser.annotate.execute.run_batch", boom)
 
 
 def run(*args: str):
