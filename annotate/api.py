@@ -71,7 +71,8 @@ class RunSummary:
     ``extract`` (the rest of the batch: waiting for the workers, or the extraction itself
     with one job); the benchmarks read it. ``n_rows`` counts the table's rows (one per file,
     or one per segment), ``n_unlabelled`` the segments of readable files that got no
-    prediction (silent or too short).
+    prediction (silent or too short); ``first_errors`` the path and reason of the first
+    five files that failed, in walk order.
     """
 
     out: str
@@ -87,6 +88,7 @@ class RunSummary:
     timings: dict[str, float] = field(default_factory=dict)
     n_rows: int = 0
     n_unlabelled: int = 0
+    first_errors: tuple[tuple[str, str], ...] = ()
 
     @property
     def files_per_s(self) -> float:
@@ -251,6 +253,7 @@ def annotate_to_file(
         dict(plan.timings),
         store.n_rows,
         store.n_unlabelled_rows,
+        tuple((store.paths[i], store.errors[i]) for i in sorted(store.errors)[:5]),
     )
     logger.info(
         "wrote %s: %d files, %d ok, %d errors in %.1f s",

@@ -235,6 +235,7 @@ def annotate_command(
     2 a usage error, found before any work; 130 interrupted.
     """
     with native_stderr_silenced(quiet):  # before any worker starts: they inherit it
+        _warn_unused(segment.value, max_segment, window, hop, quiet)
         segments = {
             "segment": segment.value,
             "channels": channels.value,
@@ -327,6 +328,20 @@ def _prestart_workers(
         prestart_workers(worker_count(jobs, found))
 
 
+def _warn_unused(segment: str, max_segment: float, window: float, hop: float, quiet: bool) -> None:
+    """Say so when a segment option is given that the chosen --segment does not use."""
+    unused = []
+    if segment != "window" and (window, hop) != (
+        SEGMENT_DEFAULTS["window"],
+        SEGMENT_DEFAULTS["hop"],
+    ):
+        unused.append("--window/--hop apply to --segment window only")
+    if segment in ("file", "window") and max_segment != SEGMENT_DEFAULTS["max_segment"]:
+        unused.append("--max-segment applies to --segment speech and auto only")
+    if unused and not quiet:
+        typer.echo(f"warning: {'; '.join(unused)}: ignored", err=True)
+
+
 def _report(summary: RunSummary, *, quiet: bool) -> None:
     if summary.comparison is not None:
         from .compare import format_comparison
@@ -347,10 +362,16 @@ def _report(summary: RunSummary, *, quiet: bool) -> None:
         )
     if summary.n_left_out:
         typer.echo(f"left out by the walk: {summary.left_out}", err=True)
+    for path, reason in summary.first_errors:
+        typer.echo(f"error: {path}: {reason}", err=True)
+    if summary.n_errors > len(summary.first_errors):
+        typer.echo(f"... and {summary.n_errors - len(summary.first_errors)} more (the error "
+                   "column of the table has them all)", err=True)  # fmt: skip
+    predicted = sum(summary.normalized.values())
     fallback = summary.normalized.get("training", 0)
     if fallback:
         typer.echo(
-            f"note: {fallback} of {summary.n_ok} rows were normalised with the model's "
+            f"note: {fallback} of {predicted} rows were normalised with the model's "
             "training statistics, because their speaker group and the whole run have too "
             "few files; their predictions are less accurate. Annotate each speaker's files "
             "together and name speakers with --speaker-from, or use a model trained with "
@@ -360,7 +381,7 @@ def _report(summary: RunSummary, *, quiet: bool) -> None:
     corpus = summary.normalized.get("corpus", 0)
     if corpus and summary.normalization == "speaker":
         typer.echo(
-            f"note: {corpus} of {summary.n_ok} rows were normalised with the statistics of "
+            f"note: {corpus} of {predicted} rows were normalised with the statistics of "
             "the whole run, because their speaker group has too few files (or no speaker "
             "was found: see --speaker-from).",
             err=True,

@@ -58,7 +58,9 @@ def execute(plan: Plan, *, spool_dir: str | None, progress: Progress | None) -> 
             predictor.add(res)
             if progress is not None:
                 progress.advance(int(predictor.file_done(res.index)), res.span_s)
-        store.close_files("no speech found" if seg.mode in ("auto", "speech") else "no segment")
+        store.close_files(
+            "no speech found" if seg.mode in ("auto", "speech") else "no window of 0.2 s or more"
+        )
         predictor.finish()
     finally:
         predictor.close()

@@ -92,7 +92,11 @@ class Predictor:
             self.seconds += time.perf_counter() - t0
 
     def _add(self, res: FileResult) -> None:
-        if res.features is not None and res.features.shape[-1:] != (self.n_features,):
+        if (
+            res.features is not None
+            and res.features.size
+            and res.features.shape[-1:] != (self.n_features,)
+        ):
             res = FileResult(
                 res.index,
                 "error",

@@ -119,3 +119,41 @@ def test_a_long_container_recording_is_read_in_pieces(tmp_path, tiny_model_path)
     assert len(one) == 25 and (one["status"] == "ok").all()
     np.testing.assert_allclose(one["start"], np.arange(25) * 3.0)
     assert one["duration_s"].iloc[0] == pytest.approx(75.0, abs=0.1)
+
+
+def test_a_minute_without_speech_does_not_fail_the_recording(tmp_path, tiny_model_path):
+    """Found by an attack: a 60 s piece with no speech made the whole file an error."""
+    path = long_recording(tmp_path / "call.wav", 190.0)
+    y, sr = sf.read(path, dtype="float32")
+    y[58 * sr : 122 * sr] = 0.0  # a held line: the whole second piece is silent
+    y[-int(0.4 * sr) :] = 0.0  # and the last, short piece too
+    sf.write(path, y, sr)
+    table = annotate(tmp_path, model=tiny_model_path, jobs=2, segment="speech")
+    assert (table["status"] == "ok").all()
+    assert len(table) > 20
+    assert not ((table["start"] >= 60.5) & (table["end"] <= 121.5)).any()
+
+
+def test_a_file_without_speech_is_one_error_row_with_its_header(tmp_path, tiny_model_path):
+    rng = np.random.default_rng(0)
+    quiet = (1e-6 * rng.standard_normal(16_000 * 40)).astype(np.float32)  # 40 s, -120 dBFS
+    sf.write(tmp_path / "hold.wav", quiet, 16_000)
+    table = annotate(tmp_path, model=tiny_model_path, jobs=1)  # auto: speech, over 30 s
+    (row,) = table.to_dict("records")
+    assert (row["status"], row["error"]) == ("error", "no speech found")
+    assert (row["start"], row["end"], row["duration_s"], row["sample_rate"]) == (
+        0.0,
+        40.0,
+        40.0,
+        16_000,
+    )
+    windows = annotate(tmp_path, model=tiny_model_path, jobs=1, segment="window")
+    assert len(windows) == 14 and (windows["error"] == "silent: peak level below -80 dBFS").all()
+
+
+def test_unused_segment_options_are_named(tmp_path, write_audio, tiny_model_path):
+    write_audio(tmp_path / "a.wav")
+    args = [str(tmp_path / "a.wav"), "-m", str(tiny_model_path), "-o", str(tmp_path / "t.csv")]
+    result = CliRunner().invoke(app, [*args, "--window", "5", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert "warning: --window/--hop apply to --segment window only: ignored" in result.stderr
