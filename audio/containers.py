@@ -26,7 +26,14 @@ import numpy as np
 
 from ser.common.errors import AudioError
 
-__all__ = ["av_info", "decode_av", "iter_av_blocks", "looks_like_container"]
+__all__ = [
+    "NoTimestamps",
+    "av_info",
+    "decode_av",
+    "iter_av_blocks",
+    "looks_like_container",
+    "read_av_span",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +112,65 @@ def iter_av_blocks(path: str, block_frames: int) -> Iterator[np.ndarray]:
                 pending, have = ([rest] if len(rest) else []), len(rest)
         if pending:
             yield np.concatenate(pending)
+
+
+class NoTimestamps(Exception):
+    """The stream's frames carry no presentation times: it cannot be read from a time."""
+
+
+def read_av_span(path: str, start_s: float, end_s: float) -> tuple[np.ndarray, int, float]:
+    """The first audio stream from ``start_s`` to ``end_s`` seconds (its presentation times),
+    float32 ``(frames, channels)``, with the rate and the time of the first sample.
+
+    The container seeks to the last frame at or before ``start_s`` and decodes forward, so
+    reading a piece late in a long file costs about as much as one early in it. Samples
+    before ``start_s`` (encoder priming, the rest of the frame sought to) are dropped.
+
+    Raises
+    ------
+    NoTimestamps
+        When the frames carry no times (raw AAC, some AMR): read it sequentially instead.
+    AudioError
+        As :func:`decode_av`.
+    """
+    with _open_audio(path) as (av, container, stream):
+        cc = stream.codec_context
+        rate, layout, channels = _header_rate(path, stream), cc.layout, cc.channels
+        kept: list[np.ndarray] = []
+        first: float | None = None
+        resampler = key = None
+        try:
+            if start_s > 0 and stream.time_base:
+                container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if frame.samples == 0:
+                    continue
+                if frame.pts is None or frame.time_base is None:
+                    raise NoTimestamps(path)
+                t = float(frame.pts * frame.time_base)
+                if t >= end_s:
+                    break
+                if first is None:
+                    first = t
+                this = (frame.format.name, frame.layout.name, frame.sample_rate)
+                if this != key:
+                    if resampler is not None:
+                        kept += [
+                            o.to_ndarray().reshape(-1, channels) for o in resampler.resample(None)
+                        ]
+                    resampler = av.AudioResampler(format="flt", layout=layout, rate=rate)
+                    key = this
+                kept += [o.to_ndarray().reshape(-1, channels) for o in resampler.resample(frame)]
+            if resampler is not None:
+                kept += [o.to_ndarray().reshape(-1, channels) for o in resampler.resample(None)]
+        except (av.FFmpegError, OSError, ValueError, RuntimeError, LookupError) as exc:
+            reason = f"cannot decode audio: corrupt or truncated ({_detail(exc)})"
+            raise AudioError(path, reason) from None
+    if first is None:
+        return np.zeros((0, max(1, channels)), np.float32), rate, max(0.0, start_s)
+    data = np.concatenate(kept) if kept else np.zeros((0, max(1, channels)), np.float32)
+    skip = max(0, round((start_s - first) * rate))
+    return np.ascontiguousarray(data[skip:], dtype=np.float32), rate, first + skip / rate
 
 
 def av_info(path: str) -> tuple[int, int, float | None]:

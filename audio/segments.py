@@ -155,9 +155,9 @@ def read_span(path: str, start_s: float, end_s: float) -> tuple[np.ndarray, int,
     ``(frames, channels)``, with the sample rate and the time of the first sample.
 
     libsndfile reads just that span (it seeks); a format it cannot seek in is decoded whole
-    and cut. A container (PyAV) is decoded from its start a block at a time, keeping only
-    the span: memory stays bounded, but each piece costs the decoding of all audio before it
-    (seeking in containers is not done yet).
+    and cut. A container (PyAV) seeks to the span and decodes it (times are its presentation
+    times); one whose frames carry no times is decoded from its start a block at a time,
+    keeping only the span (bounded memory, more time for later pieces).
     """
     import soundfile as sf
 
@@ -192,7 +192,12 @@ def _is_container(path: str) -> bool:
 
 
 def _read_container_span(path: str, start_s: float, end_s: float) -> tuple[np.ndarray, int, float]:
-    from .containers import av_info, iter_av_blocks
+    from .containers import NoTimestamps, av_info, iter_av_blocks, read_av_span
+
+    try:
+        return read_av_span(path, start_s, end_s)
+    except NoTimestamps:  # decode from the start, keeping only the span
+        pass
 
     sr, channels, _ = av_info(path)
     a, b = int(max(0.0, start_s) * sr), math.ceil(end_s * sr)

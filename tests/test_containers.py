@@ -310,3 +310,15 @@ def test_annotate_end_to_end(tmp_path, tiny_model_path):
     np.testing.assert_allclose(table["duration_s"], 1.0, atol=PADDING_S)
     assert table.loc["clip.mp4", ["sample_rate", "channels"]].tolist() == [48_000, 2]
     assert table.loc["call.webm", ["sample_rate", "channels"]].tolist() == [48_000, 1]
+
+
+def test_read_av_span_seeks_and_matches_the_whole_decode(tmp_path):
+    from ser.audio.containers import read_av_span
+
+    path = write_av(tmp_path / "long.m4a", codec="alac", sr=16_000, seconds=20.0)
+    whole, sr = decode_av(str(path))
+    span, rate, t0 = read_av_span(str(path), 12.0, 15.0)
+    assert rate == sr == 16_000
+    assert t0 == pytest.approx(12.0, abs=1 / sr)
+    a = round(t0 * sr)
+    np.testing.assert_array_equal(span[: 3 * sr - 4096], whole[a : a + 3 * sr - 4096])
