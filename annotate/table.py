@@ -182,9 +182,19 @@ class RowStore:
         self._add(index, np.array([[0.0, end, -1.0]]), [error], file_error=True)
 
     def close_files(self, reason: str) -> None:
-        """Give each file that ended without any row an error row saying ``reason``."""
+        """Give each file that ended without any row an error row saying ``reason``; with
+        a ``channel`` column, give each channel without a row a row without a prediction
+        saying it (the file's other channels worked)."""
         for i in np.flatnonzero((self.status == _OK) & (self.n_rows_of == 0)):
             self.set_error(int(i), reason)
+        if not self.channel_column:
+            return
+        n = self.n_rows
+        present = set(zip(self._rows.file[:n].tolist(), self._rows.channel[:n].tolist()))
+        for i in np.flatnonzero(self.status == _OK).tolist():
+            for c in range(int(self.channels[i])):
+                if (i, c) not in present:
+                    self._add(i, np.array([[0.0, self.duration[i], float(c)]]), [reason])
 
     def set_predictions(self, rows: Sequence[int], probs: np.ndarray, how: Sequence[str]) -> None:
         idx = np.asarray(rows, dtype=np.intp)

@@ -157,3 +157,19 @@ def test_unused_segment_options_are_named(tmp_path, write_audio, tiny_model_path
     result = CliRunner().invoke(app, [*args, "--window", "5", "-j", "1"])
     assert result.exit_code == 0, result.output
     assert "warning: --window/--hop apply to --segment window only: ignored" in result.stderr
+
+
+def test_a_channel_without_speech_gets_a_row_saying_so(tmp_path, tiny_model_path):
+    """Found by an attack: with --channels each, a silent channel vanished without a trace."""
+    path = long_recording(tmp_path / "call.wav", 40.0)
+    y, sr = sf.read(path, dtype="float32")
+    sf.write(path, np.stack([y, np.zeros_like(y)], axis=1), sr)
+    table = annotate(tmp_path, model=tiny_model_path, jobs=1, channels="each")
+    assert (table[table.channel == 0]["status"] == "ok").sum() >= 10
+    (row,) = table[table.channel == 1].to_dict("records")
+    assert (row["status"], row["error"], row["start"], row["end"]) == (
+        "error",
+        "no speech found",
+        0.0,
+        40.0,
+    )
