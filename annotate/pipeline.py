@@ -163,6 +163,10 @@ class Predictor:
             self.close()
             self.seconds += time.perf_counter() - t0
 
+    def expect_pieces(self, index: int, n: int) -> None:
+        """File ``index`` comes back as ``n`` results (its pieces, planned by the caller)."""
+        self._pieces_left[index] = n
+
     def file_done(self, index: int) -> bool:
         """Whether every piece of file ``index`` has been received."""
         return bool(self._pieces_left[index] <= 0)
