@@ -62,12 +62,8 @@ def extract_file(item: tuple[int, str], config: FeatureConfig) -> FileResult:
     index, path = item
     try:
         x, info = process_file(path, config=config)
-    except AudioError as exc:
-        return _error_with_header(index, path, exc.reason)
-    except SerError as exc:
-        return FileResult(index, "error", str(exc))
     except Exception as exc:  # never let one file abort the batch
-        return FileResult(index, "error", f"{type(exc).__name__}: {exc}")
+        return _failed(index, path, exc)
     return FileResult(
         index,
         "ok",
@@ -103,17 +99,23 @@ def extract_item(
             piece = Piece(0, *cores[0], duration, mode)
             return replace(_segmented(index, path, piece, config, seg), n_pieces=len(cores))
         return _segmented(index, path, piece, config, seg)
-    except AudioError as exc:
-        return _error_with_header(index, path, exc.reason)
-    except SerError as exc:
-        return FileResult(index, "error", str(exc))
     except Exception as exc:  # never let one file abort the batch
-        return FileResult(index, "error", f"{type(exc).__name__}: {exc}")
+        return _failed(index, path, exc)
 
 
 def worker_died(item: tuple[int, str] | tuple[int, str, Piece | None]) -> FileResult:
     """The row of a file whose worker process died twice (see :func:`ser.batch.run_batch`)."""
     return FileResult(item[0], "error", WORKER_DIED)
+
+
+def _failed(index: int, path: str, exc: Exception) -> FileResult:
+    """The error row of a file: an audio error's reason (with the header's facts where they
+    can be read), a ser error's message, or any other exception's type and message."""
+    if isinstance(exc, AudioError):
+        return _error_with_header(index, path, exc.reason)
+    if isinstance(exc, SerError):
+        return FileResult(index, "error", str(exc))
+    return FileResult(index, "error", f"{type(exc).__name__}: {exc}")
 
 
 def _error_with_header(index: int, path: str, reason: str) -> FileResult:
