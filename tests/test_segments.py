@@ -173,3 +173,28 @@ def test_a_channel_without_speech_gets_a_row_saying_so(tmp_path, tiny_model_path
         0.0,
         40.0,
     )
+
+
+class _Counting:
+    def __init__(self) -> None:
+        self.total = self.files = 0
+        self.seconds = 0.0
+
+    def start(self, total: int) -> None:
+        self.total = total
+
+    def advance(self, n: int = 1, seconds: float = 0.0) -> None:
+        self.files += n
+        self.seconds += seconds
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_counts_seconds_of_audio_as_pieces_finish(
+    tmp_path, write_audio, tiny_model_path, jobs
+):
+    long_recording(tmp_path / "call.wav", 130.0)  # three pieces
+    write_audio(tmp_path / "short.wav", seconds=0.8)
+    progress = _Counting()
+    annotate(tmp_path, model=tiny_model_path, jobs=jobs, segment="window", progress=progress)
+    assert (progress.total, progress.files) == (2, 2)
+    assert progress.seconds == pytest.approx(130.8, abs=0.01)
