@@ -67,7 +67,8 @@ def main() -> int:
     import ser_rev.models as old
     from threadpoolctl import ThreadpoolController
 
-    import ser.models as new
+    import ser.audio as new_audio
+    import ser.features as new
 
     cfg_new, cfg_old = new.feature_config("default"), old.feature_config("default")
     for f in files:
@@ -104,7 +105,7 @@ def main() -> int:
                 variants[name](p)
             spent[name] += time.perf_counter() - t0
     # features alone, on audio decoded once (the same arrays for both revisions)
-    audio = [new.load_audio(p)[0] for p in files]
+    audio = [new_audio.load_audio(p)[0] for p in files]
     feats = {
         "features_old_one_blas_thread": lambda y: old_one_features(y),
         "features_new": lambda y: new.extract_features(y, config=cfg_new),
