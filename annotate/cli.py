@@ -32,8 +32,8 @@ from ser.common.console import (
     native_stderr_silenced,
     run_command,
     sigterm_interrupts,
+    version_callback,
 )
-from ser.common.version import __version__
 
 from .progress import ProgressBar
 
@@ -67,12 +67,6 @@ CompareWith = choice_enum("CompareWith", COMPARISONS)
 def main() -> None:
     """The ``ser-annotate`` command (console entry point)."""
     run_command(app, PROG)
-
-
-def _show_version(value: bool) -> None:
-    if value:
-        typer.echo(f"ser-annotate {__version__}")
-        raise typer.Exit()
 
 
 @app.command()
@@ -211,7 +205,7 @@ def annotate_command(
         bool,
         typer.Option(
             "--version",
-            callback=_show_version,
+            callback=version_callback(PROG),
             is_eager=True,
             help="Show the version and exit.",
             rich_help_panel=_RUN,

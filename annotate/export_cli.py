@@ -23,8 +23,8 @@ from ser.common.console import (
     log_to_stderr,
     run_command,
     sigterm_interrupts,
+    version_callback,
 )
-from ser.common.version import __version__
 
 __all__ = ["app", "main"]
 
@@ -43,12 +43,6 @@ ExportFormat = choice_enum("ExportFormat", EXPORT_FORMATS)
 def main() -> None:
     """The ``ser-export`` command (console entry point)."""
     run_command(app, PROG)
-
-
-def _show_version(value: bool) -> None:
-    if value:
-        typer.echo(f"{PROG} {__version__}")
-        raise typer.Exit()
 
 
 @app.command()
@@ -83,7 +77,10 @@ def export_command(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+            "--version",
+            callback=version_callback(PROG),
+            is_eager=True,
+            help="Show the version and exit.",
         ),
     ] = False,
 ) -> None:

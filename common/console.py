@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import typer
@@ -25,10 +25,24 @@ __all__ = [
     "native_stderr_silenced",
     "run_command",
     "sigterm_interrupts",
+    "version_callback",
 ]
 
 #: ``context_settings`` of both commands: ``-h`` works as ``--help`` does.
 HELP_OPTIONS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+
+
+def version_callback(prog: str) -> Callable[[bool], None]:
+    """The ``--version`` option's callback of command ``prog``: print ``PROG VERSION``, exit."""
+
+    def show(value: bool) -> None:
+        if value:
+            from .version import __version__
+
+            typer.echo(f"{prog} {__version__}")
+            raise typer.Exit()
+
+    return show
 
 
 def echo_error(prog: str, message: object) -> None:

@@ -26,8 +26,8 @@ from ser.common.console import (
     log_to_stderr,
     run_command,
     sigterm_interrupts,
+    version_callback,
 )
-from ser.common.version import __version__
 
 __all__ = ["app", "main"]
 
@@ -54,12 +54,6 @@ Examples:
 
 Exit status: 0 saved; 1 failed after training started; 2 bad option or data,
 nothing done; 130 interrupted (Ctrl-C or SIGTERM)."""
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"{PROG} {__version__}")
-        raise typer.Exit()
 
 
 @app.command(epilog=_EPILOG)
@@ -178,7 +172,9 @@ def train_command(
     ] = False,
     version: Annotated[
         bool | None,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+        typer.Option(
+            "--version", callback=version_callback(PROG), is_eager=True, help="Print the version."
+        ),
     ] = None,
 ) -> None:
     """Train an emotion model on RAVDESS, evaluate it speaker-independently, save it.
