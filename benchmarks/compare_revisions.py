@@ -3,7 +3,8 @@
     python benchmarks/compare_revisions.py [--rev dc54ad3] [--data DIR] [--files 300]
 
 The ``models/`` folder of ``--rev`` is extracted (``git archive``) into a temporary package
-``ser_rev.models`` and imported beside the current ``ser.models``; both run in this process
+``ser_rev.models`` and imported beside the current ``ser.features`` (where the feature
+functions now live); both run in this process
 on the same files, interleaved chunk by chunk. The old revision is timed twice: as it runs
 by default (BLAS with its default thread count: that is what a user of it got with
 ``--jobs 1``) and capped at one BLAS thread (as in a loky worker). Also timed, in fresh
@@ -130,7 +131,7 @@ def main() -> int:
 
     starts: dict[str, list[list[float]]] = {"old": [], "new": []}
     for _ in range(args.startups):
-        for label, path, mod in (("old", root, "ser_rev.models"), ("new", root, "ser.models")):
+        for label, path, mod in (("old", root, "ser_rev.models"), ("new", root, "ser.features")):
             out = subprocess.run([sys.executable, "-c", FIRST_FILE, path, mod, files[0]],
                                  capture_output=True, text=True, cwd=REPO, check=True)  # fmt: skip
             starts[label].append([float(x) for x in out.stdout.split()])
