@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from ser.common.errors import DataError
 
-__all__ = ["EMOTIONS", "validate_subset"]
+__all__ = ["EMOTIONS", "EMOTION_SYNONYMS", "canonical_emotion", "validate_subset"]
 
 #: RAVDESS emotion codes, in code order (01..08).
 EMOTIONS: tuple[str, ...] = (
@@ -19,6 +19,30 @@ EMOTIONS: tuple[str, ...] = (
     "disgust",
     "surprised",
 )
+
+#: Every spelling of an emotion that labelled corpora use, lower-case, onto ser's names; the
+#: one table of them (:func:`canonical_emotion` reads it, case-insensitively). A single
+#: letter is a synonym only where exactly one of ser's emotions starts with it: ``s`` (sad
+#: or surprised?) is not one; CREMA-D's own letters (``S`` sad) are read by
+#: :mod:`ser.corpora.cremad`, where they are unambiguous.
+EMOTION_SYNONYMS: dict[str, str] = {
+    **dict.fromkeys(("neutral", "neu", "n"), "neutral"),
+    **dict.fromkeys(("calm", "c"), "calm"),
+    **dict.fromkeys(("happy", "happiness", "hap", "joy", "joyful", "h"), "happy"),
+    **dict.fromkeys(("sad", "sadness"), "sad"),
+    **dict.fromkeys(("angry", "anger", "ang", "a"), "angry"),
+    **dict.fromkeys(("fearful", "fear", "fea", "afraid", "f"), "fearful"),
+    **dict.fromkeys(("disgust", "disgusted", "dis", "d"), "disgust"),
+    **dict.fromkeys(("surprised", "surprise", "sur"), "surprised"),
+}
+
+
+def canonical_emotion(label: str) -> str | None:
+    """ser's name for ``label`` (``"Anger"`` -> ``"angry"``), or ``None`` for an unknown one.
+
+    Case and surrounding blanks do not matter; the synonyms are :data:`EMOTION_SYNONYMS`.
+    """
+    return EMOTION_SYNONYMS.get(label.strip().lower())
 
 
 def validate_subset(subset: str | Iterable[str] | None) -> tuple[str, ...]:

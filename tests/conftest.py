@@ -47,6 +47,16 @@ def ravdess_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def cremad_dir() -> Path:
+    """The CREMA-D audio (``SER_CREMAD_DIR`` or ``../shared/data/crema-d``)."""
+    env = os.environ.get("SER_CREMAD_DIR")
+    path = Path(env) if env else REPO_ROOT.parent / "shared" / "data" / "crema-d"
+    if not (path.is_dir() and any(p.name.isdigit() and p.is_dir() for p in path.iterdir())):
+        pytest.skip(f"CREMA-D corpus not found at {path} (set SER_CREMAD_DIR)")
+    return path
+
+
 def synth_voice(
     seconds: float = 0.6, sr: int = 16_000, *, seed: int = 0, channels: int = 1
 ) -> np.ndarray:
