@@ -1,8 +1,8 @@
 """``ser.models``: what a model is.
 
 Model files, read safely and checked completely (:mod:`.model`), prediction in numpy without
-scikit-learn (:mod:`.inference`), the scores a model is judged by (:mod:`.metrics`), and the
-bundled models (package data in ``bundled/``).
+scikit-learn (:mod:`.inference`), calibrated confidences (:mod:`.calibration`), the scores a
+model is judged by (:mod:`.metrics`), and the bundled models (package data in ``bundled/``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from ser.common.lazy import lazy_exports
 # PEP 562: `import ser.models` (and `ser-annotate --help`) does not pull in numpy.
 _EXPORTS: dict[str, str] = {
     "BUNDLED_MODELS": "model",
+    "Calibration": "calibration",
     "DEFAULT_MODEL": "model",
     "Model": "model",
     "bundled_model_path": "model",
+    "fit_calibration": "calibration",
     "load_model": "model",
     "resolve_model": "model",
     "save_model": "model",
@@ -24,6 +26,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from .calibration import Calibration, fit_calibration
     from .model import (
         BUNDLED_MODELS,
         DEFAULT_MODEL,
@@ -40,8 +43,10 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 __all__ = [
     "BUNDLED_MODELS",
     "DEFAULT_MODEL",
+    "Calibration",
     "Model",
     "bundled_model_path",
+    "fit_calibration",
     "load_model",
     "resolve_model",
     "save_model",

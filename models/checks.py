@@ -14,8 +14,9 @@ After it is decoded
     statistics, each MLP layer's weights and biases, outputs and classes, the members of a
     soft vote and its label encoder) and that they hold finite numbers;
     :func:`check_model` checks the classifier against the feature set and the training
-    statistics. Both work on the objects of either loader: scikit-learn estimators from skops,
-    or the attribute records of :mod:`.inference`, whose attributes read the same.
+    statistics, :func:`check_calibration` the calibration against the classes. All work on
+    the objects of either loader: scikit-learn estimators from skops, or the attribute
+    records of :mod:`.inference`, whose attributes read the same.
 
 Each refusal is one line, a :class:`~ser.common.errors.ModelError` naming the file and the
 reason, e.g. ``m.skops: layer 2 weights are 255x8 but layer 1 gives 256 values``.
@@ -36,11 +37,14 @@ from ser.features.config import FeatureConfig
 from ser.features.extract import feature_names
 from ser.features.normalize import GroupStats
 
+from .calibration import Calibration
+
 __all__ = [
     "MAX_MEMBER_BYTES",
     "MAX_READ_BYTES",
     "MAX_SCHEMA_BYTES",
     "check_archive",
+    "check_calibration",
     "check_estimator",
     "check_model",
     "read_member",
@@ -209,6 +213,24 @@ def check_model(
         raise ModelError(f"{path}: {exc}") from None
     except Exception as exc:
         raise ModelError(f"{path}: not a valid ser model ({_short(exc)})") from None
+
+
+def check_calibration(path: str, value: Any, estimator: Any) -> Calibration | None:
+    """The model's calibration (``None``: none, as in files written before calibration), if it
+    is sound: method, a finite temperature within bounds, and the classifier's classes."""
+    if value is None:
+        return None
+    try:
+        cal = Calibration.from_dict(value)
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{path}: {exc}") from None
+    classes = [str(c) for c in np.asarray(estimator.classes_)]
+    if list(cal.classes) != classes:
+        raise ModelError(
+            f"{path}: the calibration is for {len(cal.classes)} classes "
+            f"{_show(list(cal.classes))}, but the classifier's are {_show(classes)}"
+        )
+    return cal
 
 
 def _check_vote(vote: Any) -> None:

@@ -4,8 +4,10 @@ A model file is a skops archive (never a pickle) holding a plain dict: the fitte
 scikit-learn estimator, the :class:`~ser.features.config.FeatureConfig` it was trained on, how
 features are normalised, the classes, and training metadata. It is loaded with an explicit
 list of trusted types, so a file that carries anything else is refused before any of it is
-built, and checked completely (:mod:`.checks`) before any audio is touched. Beside it lies a
-JSON model card (``<name>.json``).
+built, and checked completely (:mod:`.checks`) before any audio is touched. It may hold a
+:class:`~ser.models.calibration.Calibration` of the classifier's probabilities, applied by
+:meth:`Model.predict_proba` whichever loader built the model (a file without one loads as
+before, uncalibrated). Beside it lies a JSON model card (``<name>.json``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from ser.common.errors import ModelError
 from ser.features.config import FeatureConfig
 from ser.features.normalize import NORMALIZATIONS, GroupStats
 
-from .checks import check_estimator, check_model, skops_source
+from .calibration import Calibration
+from .checks import check_calibration, check_estimator, check_model, skops_source
 
 __all__ = [
     "BUNDLED_MODELS",
@@ -73,6 +76,9 @@ class Model:
         for groups too small to normalise on their own.
     meta : dict
         Name, training corpus, metrics... (also written to the model card).
+    calibration : Calibration, optional
+        Applied to the estimator's probabilities by :meth:`predict_proba`; ``None`` leaves
+        them as they are. Its classes must be the estimator's.
     """
 
     estimator: Any
@@ -80,6 +86,7 @@ class Model:
     normalization: str = "none"
     train_stats: GroupStats | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    calibration: Calibration | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -93,15 +100,23 @@ class Model:
     def n_features(self) -> int:
         return int(self.estimator.n_features_in_)
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities for already-normalised feature rows ``X``."""
+    def predict_proba(self, X: np.ndarray, *, calibrated: bool = True) -> np.ndarray:
+        """Class probabilities for already-normalised feature rows ``X``.
+
+        The one place where probabilities are made, for every caller and either loader: the
+        estimator's, then the model's calibration (unless ``calibrated=False``, or it has
+        none). Both loaders' estimators give the same bits, and so does the calibration.
+        """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ModelError(
                 f"X has {X.shape[-1] if X.ndim else 0} features, but model {self.name!r} "
                 f"expects {self.n_features} ({self.features.name} v{self.features.version})"
             )
-        return np.asarray(self.estimator.predict_proba(X))
+        P = np.asarray(self.estimator.predict_proba(X))
+        if calibrated and self.calibration is not None:
+            return self.calibration.apply(P)
+        return P
 
 
 def save_model(model: Model, path: str | os.PathLike[str]) -> str:
@@ -111,6 +126,11 @@ def save_model(model: Model, path: str | os.PathLike[str]) -> str:
     path = Path(path)
     if model.normalization not in NORMALIZATIONS:
         raise ModelError(f"unknown normalization {model.normalization!r}")
+    cal = model.calibration
+    if cal is not None and list(cal.classes) != model.classes:
+        raise ModelError(
+            f"the calibration's classes {list(cal.classes)} are not the model's {model.classes}"
+        )
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -120,6 +140,8 @@ def save_model(model: Model, path: str | os.PathLike[str]) -> str:
         "train_stats": None if model.train_stats is None else model.train_stats.to_dict(),
         "meta": json.loads(json.dumps(model.meta, default=str)),
     }
+    if cal is not None:  # plain str, float, int and list values; absent when uncalibrated
+        payload["calibration"] = cal.to_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     sio.dump(payload, tmp)
@@ -165,8 +187,9 @@ def load_model(path: str | os.PathLike[str], *, sklearn: bool = False) -> Model:
         outside the trusted list, is not a ser model, holds members larger than the limits of
         :mod:`.checks`, has arrays that do not fit together (or hold NaN or infinity), or
         feature parameters outside their ranges
-        (:class:`~ser.features.config.FeatureConfig`). One line, naming the file; raised
-        before any prediction or feature extraction could fail on it.
+        (:class:`~ser.features.config.FeatureConfig`), or a calibration that is unsound or
+        not over the classifier's classes (:func:`~.checks.check_calibration`). One line,
+        naming the file; raised before any prediction or feature extraction could fail on it.
     """
     spath = os.fspath(path)
     if not os.path.isfile(spath):
@@ -247,6 +270,7 @@ def _model_from_payload(spath: str, payload: Any, *, checked: bool) -> Model:
         normalization=normalization,
         train_stats=train_stats,
         meta=dict(meta or {}),
+        calibration=check_calibration(spath, payload.get("calibration"), est),
     )
 
 

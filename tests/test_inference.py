@@ -20,7 +20,14 @@ from sklearn.preprocessing import StandardScaler
 
 from ser.common import ModelError
 from ser.features import GroupStats, feature_config
-from ser.models import BUNDLED_MODELS, Model, bundled_model_path, load_model, save_model
+from ser.models import (
+    BUNDLED_MODELS,
+    Calibration,
+    Model,
+    bundled_model_path,
+    load_model,
+    save_model,
+)
 from ser.models.inference import (
     KNOWN_CLASSES,
     NumpyClassifier,
@@ -93,9 +100,10 @@ SHAPES = {
 }
 
 
+@pytest.mark.parametrize("calibrated", [False, True])
 @pytest.mark.parametrize("labels", ["strings", "ints", "two classes"])
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_every_supported_shape_is_bit_identical(tmp_path, shape, labels):
+def test_every_supported_shape_is_bit_identical(tmp_path, shape, labels, calibrated):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((90, N_FEATURES)) * rng.uniform(0.5, 3.0, N_FEATURES)
     classes = {"strings": ["angry", "calm", "sad"], "ints": [3, 1, 2], "two classes": ["a", "b"]}
@@ -104,12 +112,18 @@ def test_every_supported_shape_is_bit_identical(tmp_path, shape, labels):
         warnings.simplefilter("ignore", ConvergenceWarning)
         est = SHAPES[shape]().fit(X, y)
     path = tmp_path / "m.skops"
-    save_model(Model(est, feature_config(), "none", GroupStats.of(X), {"name": "t"}), path)
+    cal = Calibration(tuple(str(c) for c in est.classes_), 1.37) if calibrated else None
+    save_model(Model(est, feature_config(), "none", GroupStats.of(X), {"name": "t"}, cal), path)
     fast, slow = load_model(path), load_model(path, sklearn=True)
     assert isinstance(fast.estimator, NumpyClassifier)
+    assert fast.calibration == slow.calibration == cal
     probe = _probe(50)
-    np.testing.assert_array_equal(fast.predict_proba(probe), est.predict_proba(probe))
+    want = est.predict_proba(probe) if cal is None else cal.apply(est.predict_proba(probe))
+    np.testing.assert_array_equal(fast.predict_proba(probe), want)
     np.testing.assert_array_equal(fast.predict_proba(probe), slow.predict_proba(probe))
+    np.testing.assert_array_equal(fast.predict_proba(probe[:1]), slow.predict_proba(probe[:1]))
+    raw = fast.predict_proba(probe, calibrated=False)
+    np.testing.assert_array_equal(raw, est.predict_proba(probe))
     for dtype in (np.float32, np.float16, np.int64):  # the estimators, as they are called
         p = probe.astype(dtype)
         np.testing.assert_array_equal(fast.estimator.predict_proba(p), est.predict_proba(p))

@@ -411,3 +411,59 @@ def test_a_mutated_model_loads_and_predicts_or_is_refused(
         shape, n_classes = result
         assert shape == (7, n_classes)
     assert peak < 200 * MiB
+
+
+# --- the calibration entry: sound, or refused by either loader with a one-line reason -----
+
+
+class _RawCalibration:
+    """Stands in for a Calibration, to write whatever ``to_dict`` gives into a model file."""
+
+    def __init__(self, classes: list[str], entry: Any) -> None:
+        self.classes, self._entry = classes, entry
+
+    def to_dict(self) -> Any:
+        return self._entry
+
+
+_CAL = {"method": "temperature", "temperature": 1.5, "classes": None, "n": 80}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"temperature": 0.0}, r"the calibration temperature 0\.0 is outside \[0\.05, 20\.0\]"),
+        ({"temperature": -2.0}, r"temperature -2\.0 is outside"),
+        ({"temperature": 1e6}, r"temperature 1000000\.0 is outside"),
+        ({"temperature": float("nan")}, r"the calibration temperature is nan, not a finite"),
+        ({"temperature": float("inf")}, r"the calibration temperature is inf, not a finite"),
+        ({"temperature": "1.5"}, r"temperature is '1\.5', not a finite number"),
+        ({"method": "vector"}, r"unknown calibration method 'vector' \(known: temperature\)"),
+        ({"classes": ["angry", "happy", "neutral"]}, r"calibration is for 3 classes .* but the "
+         r"classifier's are \['angry', 'happy', 'neutral', 'sad'\]"),
+        ({"classes": ["sad", "neutral", "happy", "angry"]}, r"calibration is for 4 classes"),
+        ({"classes": "angry"}, r"the calibration's classes are not a list of labels"),
+        ({"n": -3}, r"row count is -3, not a whole number"),
+        ({"scale": [1.0] * 4}, r"the calibration has unknown entries \['scale'\]"),
+        ("temperature", r"the calibration is str, not a dict"),
+    ],
+)  # fmt: skip
+def test_an_unsound_calibration_is_refused_by_both_loaders(
+    tmp_path, tiny_model_path, sklearn_loaded, edit, message
+):
+    from conftest import TINY_CLASSES
+
+    from ser.models import save_model
+
+    model = load_model(tiny_model_path, sklearn=True)
+    entry = {**_CAL, "classes": list(TINY_CLASSES), **edit} if isinstance(edit, dict) else edit
+    model.calibration = _RawCalibration(model.classes, entry)  # type: ignore[assignment]
+    path = tmp_path / "cal.skops"
+    save_model(model, path)
+    for sklearn in (False, True):
+        with pytest.raises(ModelError, match=rf"^{re.escape(str(path))}: .*{message}") as info:
+            load_model(path, sklearn=sklearn)
+        assert "\n" not in str(info.value)
+    model.calibration = _RawCalibration(model.classes, {**_CAL, "classes": list(TINY_CLASSES)})
+    save_model(model, path)  # the same file with a sound entry loads
+    assert load_model(path).calibration.temperature == 1.5
