@@ -17,6 +17,7 @@ from .errors import DataError
 __all__ = [
     "CHANNEL_MODES",
     "COMPARISONS",
+    "EVALUATIONS",
     "EXPORT_FORMATS",
     "FEATURE_SET_NAMES",
     "NORMALIZATIONS",
@@ -33,8 +34,11 @@ logger = logging.getLogger(__name__)
 NORMALIZATIONS: tuple[str, ...] = ("none", "corpus", "speaker")
 #: Named feature sets (their parameters live in :mod:`ser.features.config`).
 FEATURE_SET_NAMES: tuple[str, ...] = ("default", "seed")
-#: Label sources that ``--compare`` understands.
-COMPARISONS: tuple[str, ...] = ("ravdess",)
+#: Corpora whose file names ``--compare`` reads labels from (it also takes a labels table).
+COMPARISONS: tuple[str, ...] = ("ravdess", "crema-d")
+#: ``ser-train --evaluate``: speaker-grouped cross-validation; that plus leave-one-corpus-out;
+#: nothing (the final fit only, uncalibrated).
+EVALUATIONS: tuple[str, ...] = ("cv", "corpus", "none")
 #: How a recording is cut into rows: ``auto`` (``file`` for short files, ``speech`` for long
 #: ones), one row per ``file``, the ``speech`` regions a voice-activity detector finds, or
 #: fixed ``window``\ s.

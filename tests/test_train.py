@@ -100,7 +100,7 @@ def test_no_ravdess_files_says_where_it_looked(tmp_path):
     (tmp_path / "song.wav").write_bytes(b"")
     res = runner.invoke(app, ["--data", str(tmp_path), "--out", str(tmp_path / "m.skops")])
     assert res.exit_code == 2
-    assert f"no RAVDESS files found under '{tmp_path}'" in res.output
+    assert f"{tmp_path}: cannot tell what kind of corpus this is" in res.output
 
 
 def test_data_defaults_to_env(tmp_path, monkeypatch):
@@ -149,11 +149,13 @@ def test_real_training_run_on_four_actors(ravdess_dir, tmp_path):
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["training"]["files"] == 4 * (4 + 3 * 8)
     assert card["classes"] == ["angry", "happy", "neutral", "sad"]
-    assert card["licence"].startswith("CC BY-NC-SA 4.0")
+    assert card["licence"][0].startswith("RAVDESS") and "CC BY-NC-SA 4.0" in card["licence"][0]
     assert card["features"]["name"] == "default"
     assert 0.0 <= card["evaluation"]["uar"]["mean_over_folds"] <= 1.0
     assert card["evaluation"]["headline_metric"] == "uar"
-    assert "grouped by actor" in card["evaluation"]["protocol"]
+    assert "grouped by speaker" in card["evaluation"]["protocol"]
+    assert card["calibration"]["method"] == "temperature"
+    assert model.calibration is not None and model.calibration.temperature > 0
     from ser.models.model import sha256_file
 
     assert card["sha256"] == sha256_file(out)
@@ -179,6 +181,13 @@ class _Recorder:
 
     def predict(self, X):
         return self.clf.predict(X[:, 1:])
+
+    def predict_proba(self, X):
+        return self.clf.predict_proba(X[:, 1:])
+
+    @property
+    def classes_(self):
+        return self.clf.classes_
 
 
 def test_nested_cv_picks_the_better_candidate_without_seeing_test_actors():
@@ -231,10 +240,11 @@ def _write_synthetic_ravdess(root, actors=(1, 2, 3, 4), per=8):
 
 @pytest.mark.slow
 def test_train_model_with_repeats_and_tuning(tmp_path):
-    from ser.train import train_model
+    from ser.corpora import load_labelled
+    from ser.train import labelled_files, train_model
     from ser.train.fit import TUNE_GRID, MLPSettings
 
-    data = _write_synthetic_ravdess(tmp_path / "data")
+    data = labelled_files(load_labelled([_write_synthetic_ravdess(tmp_path / "data")]))
     small = MLPSettings(hidden=(8,), max_iter=200)
     rep = train_model(data, folds=2, repeat=2, normalization="speaker", settings=small, jobs=1)
     assert len(rep.dataset.y) == 4 * 2 * 8
@@ -315,7 +325,10 @@ def _named_files(root, actors=(1, 2, 3), emotions=(4, 5)):
         ({"normalize": "gender"}, "--normalize: unknown value 'gender'; choose one of none"),
         ({"features": "mfcc"}, "--features: unknown value 'mfcc'; choose one of default, seed"),
         ({"subset": "neutral,joy"}, "unknown emotion"),
-        ({"subset": "neutral,calm"}, "no RAVDESS files found"),
+        (
+            {"subset": "neutral,calm"},
+            r"no labelled clips to train on \(ravdess: 6 outside the subset\)",
+        ),
         ({"out": "model.txt"}, "--out must end in .skops"),
         ({"out": "{tmp}/file.txt/model.skops"}, r"cannot write .*file\.txt.* is not a folder"),
         ({"out": "{tmp}/missing/model.skops"}, r"cannot write .*missing.* does not exist"),
@@ -340,7 +353,7 @@ def test_subset_with_one_emotion_present_is_a_clear_error(tmp_path, no_extractio
     from ser.train import train_to_file
 
     data = _named_files(tmp_path / "data", emotions=(1, 4))
-    with pytest.raises(DataError, match=r"only 'neutral' files found .* at least two emotions"):
+    with pytest.raises(DataError, match=r"no clips of angry \(asked for in the subset\)"):
         train_to_file(data, out=tmp_path / "m.skops", subset="neutral,angry")
 
 

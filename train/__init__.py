@@ -1,9 +1,11 @@
-"""``ser.train``: build an emotion model from a labelled corpus (RAVDESS).
+"""``ser.train``: build an emotion model from labelled corpora.
 
 :func:`train_to_file` (:mod:`.api`) is the entry point: it checks every argument, trains,
-saves the model and writes its card. Underneath: dataset and parallel feature extraction
-(:mod:`.dataset`), augmentation (:mod:`.augment`), speaker-independent cross-validation
-(:mod:`.evaluate`), fitting (:mod:`.fit`); the ``ser-train`` command is :mod:`.cli`.
+saves the model and writes its card. Underneath: parallel feature extraction of the clips that
+:func:`ser.corpora.load_labelled` finds (:mod:`.dataset`), augmentation (:mod:`.augment`),
+the classifier (:mod:`.estimator`), speaker-independent cross-validation (:mod:`.evaluate`),
+per-source and leave-one-corpus-out evaluation (:mod:`.crosscorpus`), calibration
+(:mod:`.calibrate`), fitting (:mod:`.fit`); the ``ser-train`` command is :mod:`.cli`.
 Names load on first use (PEP 562), so ``ser-train -h`` imports no numpy.
 """
 
@@ -23,7 +25,11 @@ _EXPORTS: dict[str, str] = {
     "Dataset": "dataset",
     "LabelledFile": "dataset",
     "extract_dataset": "dataset",
-    "list_ravdess": "dataset",
+    "labelled_files": "dataset",
+    "CalibrationReport": "calibrate",
+    "CorpusResult": "crosscorpus",
+    "leave_one_corpus_out": "crosscorpus",
+    "scores_by_source": "crosscorpus",
     "CVResult": "evaluate",
     "cross_validate": "evaluate",
     "fold_data": "evaluate",
@@ -37,7 +43,9 @@ _EXPORTS: dict[str, str] = {
 if TYPE_CHECKING:
     from .api import SavedModel, train_to_file, write_card
     from .augment import Condition, apply_condition, draw_conditions
-    from .dataset import Dataset, LabelledFile, extract_dataset, list_ravdess
+    from .calibrate import CalibrationReport
+    from .crosscorpus import CorpusResult, leave_one_corpus_out, scores_by_source
+    from .dataset import Dataset, LabelledFile, extract_dataset, labelled_files
     from .evaluate import CVResult, cross_validate, fold_data, group_folds
     from .fit import MLPSettings, TrainResult, make_estimator, train_model
 
@@ -45,7 +53,9 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 __all__ = [
     "CVResult",
+    "CalibrationReport",
     "Condition",
+    "CorpusResult",
     "Dataset",
     "LabelledFile",
     "MLPSettings",
@@ -57,8 +67,10 @@ __all__ = [
     "extract_dataset",
     "fold_data",
     "group_folds",
-    "list_ravdess",
+    "labelled_files",
+    "leave_one_corpus_out",
     "make_estimator",
+    "scores_by_source",
     "train_model",
     "train_to_file",
     "write_card",

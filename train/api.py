@@ -16,30 +16,70 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ser.common.choices import resolve_jobs
 from ser.common.errors import DataError
-from ser.corpora import validate_subset
+from ser.corpora import (
+    LabelledCorpus,
+    Source,
+    load_labelled,
+    parse_label_map,
+    parse_source,
+    validate_subset,
+)
 from ser.models.metrics import Scores
 
+from .crosscorpus import CorpusResult, scores_by_source
+from .dataset import labelled_files
 from .fit import MLPSettings, TrainResult, check_arguments, parse_hidden, train_model
 
-__all__ = ["LICENCE", "SavedModel", "command_line", "train_to_file", "write_card"]
+__all__ = [
+    "LICENCES",
+    "SavedModel",
+    "command_line",
+    "licence_of",
+    "train_to_file",
+    "write_card",
+]
 
 logger = logging.getLogger(__name__)
 
 PathArg = str | os.PathLike[str]
 
-LICENCE = (
-    "CC BY-NC-SA 4.0: trained on RAVDESS (Livingstone & Russo 2018, "
-    "https://zenodo.org/record/1188976), whose licence the model inherits: "
-    "non-commercial use, share-alike, attribution."
-)
+#: What each known corpus' terms say, quoted in the card of a model trained on it. ser makes
+#: no legal claim beyond the corpora's own terms.
+LICENCES: dict[str, str] = {
+    "ravdess": (
+        "RAVDESS (Livingstone & Russo 2018, https://zenodo.org/record/1188976) is licensed "
+        "CC BY-NC-SA 4.0: non-commercial use, share-alike, attribution; a model trained on it "
+        "is distributed under the same terms."
+    ),
+    "crema-d": (
+        "CREMA-D (Cao et al. 2014, https://github.com/CheyneyComputerScience/CREMA-D) is "
+        "licensed under the Open Database License (ODbL 1.0), its contents under the "
+        "Database Contents License (DbCL 1.0): commercial use is allowed, with attribution, "
+        "and share-alike for derived databases."
+    ),
+}
+
+
+def licence_of(sources: Iterable[str]) -> list[str]:
+    """The terms of each training source, as the model card states them."""
+    return [
+        LICENCES.get(
+            src,
+            f"{src}: the terms of this labelled data, which ser does not know; the model "
+            "is bound by them",
+        )
+        for src in sources
+    ]
 
 
 @dataclass(frozen=True)
@@ -54,9 +94,12 @@ class SavedModel:
 
 
 def train_to_file(
-    data: PathArg,
+    data: PathArg | Sequence[PathArg] = (),
     *,
     out: PathArg,
+    labels: Sequence[PathArg] = (),
+    mapping: Mapping[str, str] | Sequence[str] = (),
+    speaker_from: str | None = None,
     overwrite: bool = False,
     subset: str | Iterable[str] | None = None,
     include_song: bool = False,
@@ -69,31 +112,45 @@ def train_to_file(
     tune: bool = False,
     folds: int = 6,
     repeat: int = 1,
-    evaluate: bool = True,
+    evaluate: str = "cv",
     jobs: int | None = None,
     seed: int = 0,
     command: str | None = None,
+    on_sources: Callable[[LabelledCorpus], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     on_fold: Callable[[int, int, Scores], None] | None = None,
+    on_corpus: Callable[[CorpusResult], None] | None = None,
 ) -> SavedModel:
-    """Train a model on the RAVDESS files under ``data``, save it to ``out`` with its card.
+    """Train a model on labelled corpora, save it to ``out`` with its card.
 
     Parameters
     ----------
-    data : path
-        Folder with RAVDESS files (searched recursively).
+    data : path or sequence of paths
+        Labelled corpora, one per path: a RAVDESS or CREMA-D folder (recognised by its file
+        names), a folder per emotion, or a labels table (see :func:`ser.corpora.load_labelled`);
+        ``KIND=PATH`` names the kind (``crema-d:perceived=PATH`` for CREMA-D's perceived
+        labels; :func:`ser.corpora.parse_source`).
     out : path ending in .skops
         Model file, written atomically; the card goes beside it (``out`` with suffix
         ``.json``). Its folder must exist and be writable.
+    labels : sequence of paths
+        Labels tables (``.csv``/``.parquet``; columns ``path``, ``emotion``, optional
+        ``speaker``), each one source.
+    mapping : mapping or sequence of "OLD=NEW"
+        Labels to read as another emotion (``"drop"`` leaves them out), before synonyms
+        (:func:`ser.corpora.parse_label_map`).
+    speaker_from : str, optional
+        Speaker rule for every source (``"parent"``, ``"none"`` or a regular expression);
+        default each corpus' convention or the table's ``speaker`` column.
     overwrite : bool
         Replace an existing model file or card; without it either one is an error.
     subset : str or iterable of str, optional
-        Emotions to learn, e.g. ``"neutral,angry,sad,happy"``; default all eight.
+        Emotions to learn, e.g. ``"neutral,angry,sad,happy"``; default every emotion found.
     include_song : bool
         Also use RAVDESS song files.
     features : {"default", "seed"}
     normalize : {"none", "corpus", "speaker"}
-        Feature normalisation, per speaker (actor), over the corpus, or none.
+        Feature normalisation, per speaker, per corpus, or none.
     augment : int >= 0
         Augmented copies of each training file (training folds only).
     hidden : str or sequence of int >= 1
@@ -103,24 +160,29 @@ def train_to_file(
     ensemble : int >= 1
         MLPs with different seeds whose probabilities are averaged.
     tune : bool
-        Choose the hyperparameters by nested actor-grouped cross-validation.
-    folds : int, 2 <= folds <= number of actors
-        Cross-validation folds, grouped by actor.
+        Choose the hyperparameters by nested speaker-grouped cross-validation.
+    folds : int, 2 <= folds <= number of speakers
+        Cross-validation folds, grouped by speaker.
     repeat : int >= 1
         Cross-validation runs with seeds ``seed, seed+1, ...``.
-    evaluate : bool
-        Cross-validate before the final fit.
+    evaluate : {"cv", "corpus", "none"}
+        Cross-validation (which also fits the calibration map); that and
+        leave-one-corpus-out; or the final fit only.
     jobs : int, optional
         Feature-extraction workers; ``None`` or ``-1`` every usable core, capped at them
         (:func:`~ser.common.choices.resolve_jobs`).
     seed : int
     command : str, optional
         The command line to record in the card (``ser-train`` passes its own).
+    on_sources : callable(LabelledCorpus), optional
+        Called with the training files found, before any feature is extracted.
     on_progress : callable(done, total), optional
         Called with ``done=0`` once every check passed and extraction starts, then as files
         are done.
     on_fold : callable(seed_index, fold_index, scores), optional
         Called after each cross-validation fold.
+    on_corpus : callable(CorpusResult), optional
+        Called after each leave-one-corpus-out split.
 
     Returns
     -------
@@ -129,21 +191,32 @@ def train_to_file(
     Raises
     ------
     DataError
-        For any bad argument or output path, before any feature is extracted.
+        For any bad argument, source or output path, before any feature is extracted.
     SerError, OSError
         When training or writing fails later.
     """
     t0 = time.perf_counter()
-    emotions = validate_subset(subset)
+    emotions = validate_subset(subset) if subset is not None else None
     check_arguments(
         features=features, normalization=normalize, folds=folds, repeat=repeat, augment=augment
     )
     settings = MLPSettings(hidden=parse_hidden(hidden), alpha=alpha, ensemble=ensemble)
     n_jobs = resolve_jobs(jobs)
     model_path, card_path = check_out(out, overwrite=overwrite)
-    result = train_model(
-        data,
+    paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    corpus = load_labelled(
+        [parse_source(os.fspath(p)) for p in paths] + [Source(p, "table") for p in labels],
         subset=emotions,
+        mapping=dict(mapping) if isinstance(mapping, Mapping) else parse_label_map(mapping),
+        speaker_from=speaker_from,
+        include_song=include_song,
+    )
+    _check_speakers(corpus, evaluate=evaluate, tune=tune)
+    if on_sources is not None:
+        on_sources(corpus)
+    files = labelled_files(corpus)
+    result = train_model(
+        files,
         features=features,
         folds=folds,
         jobs=n_jobs,
@@ -152,13 +225,14 @@ def train_to_file(
         normalization=normalize,
         augment=augment,
         settings=settings,
-        include_song=include_song,
         evaluate=evaluate,
         tune=tune,
         name=model_path.stem,
         on_progress=on_progress,
         on_fold=on_fold,
+        on_corpus=on_corpus,
     )
+    result.info["corpus"] = corpus
     from ser.models.model import save_model
 
     sha = save_model(result.model, model_path)
@@ -166,6 +240,18 @@ def train_to_file(
     seconds = time.perf_counter() - t0
     logger.info("wrote %s and %s in %.1f s", model_path, card_path, seconds)
     return SavedModel(model_path, card_path, sha, result, seconds)
+
+
+def _check_speakers(corpus: LabelledCorpus, *, evaluate: str, tune: bool) -> None:
+    """Speaker-grouped evaluation needs every clip's speaker: refuse clips without one."""
+    if corpus.unknown_speaker and (evaluate != "none" or tune):
+        where = sorted({c.source for c in corpus.clips if c.speaker is None})
+        raise DataError(
+            f"{corpus.unknown_speaker} clips ({', '.join(where)}) have no speaker, and "
+            "evaluation is grouped by speaker so that no speaker is in both training and test: "
+            "give a speaker column or --speaker-from RULE (e.g. parent, or a regular "
+            "expression), or pass --evaluate none"
+        )
 
 
 def check_out(out: PathArg, *, overwrite: bool) -> tuple[Path, Path]:
@@ -207,12 +293,19 @@ def write_card(
 ) -> Path:
     """Write the JSON model card beside the model file (atomically) and return its path."""
     model = result.model
+    ds = result.dataset
     path = Path(model_path).with_suffix(".json")
-    corpus = (
-        "RAVDESS speech and song (audio-only, vocal channels 01 and 02)"
-        if result.info.get("include_song")
-        else "RAVDESS speech (audio-only, vocal channel 01)"
-    )
+    corpus = result.info.get("corpus")
+    sources = {}
+    for src in ds.source_names:
+        m = ds.sources == src
+        emotions, counts = np.unique(ds.y[m], return_counts=True)
+        sources[src] = {
+            "path": corpus.source_paths.get(src) if corpus is not None else None,
+            "files": int(m.sum()),
+            "speakers": len(set(ds.groups[m].tolist())),
+            "emotions": {str(e): int(n) for e, n in zip(emotions, counts)},
+        }
     card: dict[str, Any] = {
         "name": model.name,
         "model_file": Path(model_path).name,
@@ -223,29 +316,51 @@ def write_card(
         "normalization": model.normalization,
         "classifier": model.meta.get("classifier"),
         "training": {
-            "corpus": corpus,
-            "files": len(result.dataset.y),
-            "actors": model.meta.get("actors"),
+            "sources": sources,
+            "files": len(ds.y),
+            "speakers": model.meta.get("sources"),
+            "left_out": [list(s) for s in corpus.left_out] if corpus is not None else [],
             "skipped": [list(s) for s in result.info.get("skipped", [])],
             "augmented_copies_per_file": model.meta.get("augment", 0),
             "seed": model.meta.get("seed"),
             "command": command,
         },
         "evaluation": None,
-        "licence": LICENCE,
+        "leave_one_corpus_out": None,
+        "calibration": None if result.calibration is None else result.calibration.to_dict(),
+        "licence": licence_of(ds.source_names),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
     }
     if result.cv:
         card["evaluation"] = {
             "protocol": (
-                f"{result.info['folds']}-fold cross-validation grouped by actor (no actor in "
-                "both training and test of a fold), repeated over "
-                f"{result.info['repeat']} seed(s); augmentation on training folds only; "
-                "normalisation statistics of test actors from their own unlabelled features"
+                f"{result.info['folds']}-fold cross-validation grouped by speaker (no speaker "
+                "in both training and test of a fold; every fold holds speakers of every "
+                f"source), repeated over {result.info['repeat']} seed(s); augmentation on "
+                "training folds only; normalisation statistics of test speakers from their "
+                "own unlabelled features"
             ),
             "headline_metric": "uar",
             **result.cv_summary(),
+            "by_source": {
+                src: s.to_dict() for src, s in scores_by_source(ds, result.cv[0]).items()
+            },
+        }
+    if result.corpora:
+        card["leave_one_corpus_out"] = {
+            "protocol": (
+                "for each source: trained on all the other sources, tested on all of it; "
+                "rows of an emotion no other source has are left out"
+            ),
+            "results": {
+                r.source: {
+                    **r.scores.to_dict(),
+                    "trained_on_classes": r.classes,
+                    "rows_of_unseen_classes": r.n_unseen_class,
+                }
+                for r in result.corpora
+            },
         }
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""``ser-train``: build an emotion model from RAVDESS and say honestly how good it is.
+"""``ser-train``: build an emotion model from labelled corpora and say honestly how good it is.
 
 The command is thin: it parses options, calls :func:`ser.train.train_to_file` and owns the
 console (progress bar and warnings on stderr, fold scores and the evaluation on stdout, via
@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ser.common.choices import FEATURE_SET_NAMES, NORMALIZATIONS, choice_enum
+from ser.common.choices import EVALUATIONS, FEATURE_SET_NAMES, NORMALIZATIONS, choice_enum
 from ser.common.console import (
     HELP_OPTIONS,
     echo_error,
@@ -37,6 +37,7 @@ app = typer.Typer(name=PROG, add_completion=False, context_settings=HELP_OPTIONS
 
 FeatureSet = choice_enum("FeatureSet", FEATURE_SET_NAMES)
 Normalization = choice_enum("Normalization", NORMALIZATIONS)
+Evaluation = choice_enum("Evaluation", EVALUATIONS)
 
 _DATA, _MODEL, _RUN, _OUTPUT = "Data", "Model", "Run", "Output"
 
@@ -51,6 +52,10 @@ Examples:
       4 emotions, from inside a RAVDESS folder (or with SER_DATA_DIR set)
   ser-train --data ravdess --folds 3 --augment 0 --ensemble 1 -o quick.skops
       a quick look: 3 folds, no augmented copies, one MLP
+  ser-train --data ravdess --data crema-d --evaluate corpus -o mine.skops
+      two corpora; also train on one, test on the other
+  ser-train --labels calls/labels.csv --map frustrated=angry -o calls.skops
+      your own labelled clips (columns path, emotion, speaker)
 
 Exit status: 0 saved; 1 failed after training started; 2 bad option or data,
 nothing done; 130 interrupted (Ctrl-C or SIGTERM)."""
@@ -59,11 +64,42 @@ nothing done; 130 interrupted (Ctrl-C or SIGTERM)."""
 @app.command(epilog=_EPILOG)
 def train_command(
     data: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
-            metavar="DIR",
-            help="Folder with RAVDESS files (searched recursively).",
+            metavar="PATH",
+            help="A labelled corpus: a RAVDESS or CREMA-D folder (recognised by the file "
+            "names), a folder per emotion (angry/x.wav), or a labels table (.csv/.parquet). "
+            "Give it once per corpus.",
             show_default="$SER_DATA_DIR, else the current folder",
+            rich_help_panel=_DATA,
+        ),
+    ] = None,
+    labels: Annotated[
+        list[Path] | None,
+        typer.Option(
+            metavar="TABLE",
+            help="A labels table (.csv or .parquet) with columns path and emotion, and "
+            "optionally speaker; paths relative to the table's folder. Repeatable.",
+            rich_help_panel=_DATA,
+        ),
+    ] = None,
+    map_labels: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            metavar="OLD=NEW",
+            help="Read the label OLD as the emotion NEW (e.g. frustrated=angry); NEW may be "
+            "'drop' to leave those clips out. Repeatable.",
+            rich_help_panel=_DATA,
+        ),
+    ] = None,
+    speaker_from: Annotated[
+        str | None,
+        typer.Option(
+            metavar="RULE",
+            help="Speaker of each clip: 'parent' (its folder), 'none', or a regular "
+            "expression on the path (its first group).",
+            show_default="the corpus' convention or the table's speaker column",
             rich_help_panel=_DATA,
         ),
     ] = None,
@@ -72,7 +108,7 @@ def train_command(
         typer.Option(
             metavar="EMOTIONS",
             help="Comma-separated emotions to learn, e.g. neutral,angry,sad,happy.",
-            show_default="all 8",
+            show_default="every emotion the data has",
             rich_help_panel=_DATA,
         ),
     ] = None,
@@ -136,8 +172,16 @@ def train_command(
         ),
     ] = 1,
     evaluate: Annotated[
-        bool, typer.Option(help="Cross-validate before the final fit.", rich_help_panel=_RUN)
-    ] = True,
+        Evaluation,  # type: ignore[valid-type]
+        typer.Option(
+            help="cv: cross-validation grouped by speaker (it also fits the calibration); "
+            "corpus: that and leave-one-corpus-out; none: the final fit only (uncalibrated).",
+            rich_help_panel=_RUN,
+        ),
+    ] = "cv",  # type: ignore[assignment]
+    no_evaluate: Annotated[
+        bool, typer.Option("--no-evaluate", help="Same as --evaluate none.", hidden=True)
+    ] = False,
     jobs: Annotated[
         int | None,
         typer.Option(
@@ -177,11 +221,13 @@ def train_command(
         ),
     ] = None,
 ) -> None:
-    """Train an emotion model on RAVDESS, evaluate it speaker-independently, save it.
+    """Train an emotion model on labelled corpora, evaluate it honestly, save it.
 
     Features are extracted in parallel; the model is cross-validated with
-    folds grouped by actor (no speaker in both training and test), then
-    fitted on every file and saved with a JSON model card beside it.
+    folds grouped by speaker (no speaker in both training and test, every
+    source in every fold), optionally tested on each corpus left out of
+    training, calibrated on the out-of-fold predictions, then fitted on
+    every file and saved with a JSON model card beside it.
     """
     options = {
         "subset": subset,
@@ -195,20 +241,25 @@ def train_command(
         "tune": tune,
         "folds": folds,
         "repeat": repeat,
-        "evaluate": evaluate,
+        "evaluate": "none" if no_evaluate else evaluate.value,
+        "labels": labels or [],
+        "mapping": map_labels or [],
+        "speaker_from": speaker_from,
         "jobs": jobs,
         "seed": seed,
         "overwrite": overwrite,
     }
     from ser.batch import shutdown_workers
 
-    data_dir = data if data is not None else Path(os.environ.get("SER_DATA_DIR") or ".")
+    data_dirs = list(data or [])
+    if not data_dirs and not labels:
+        data_dirs = [Path(os.environ.get("SER_DATA_DIR") or ".")]
     level = logging.ERROR if quiet else logging.WARNING
     bar = _ProgressBar(enabled=not quiet and sys.stderr.isatty())
     before = _stamp(out)
     try:
         with log_to_stderr(level), sigterm_interrupts():
-            code = _train(data_dir, out, options, bar)
+            code = _train(data_dirs, out, options, bar)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (sigterm_interrupts)
         bar.stop()
         kept = _stamp(out) == before  # the model is replaced atomically, at the very end
@@ -220,7 +271,7 @@ def train_command(
     raise typer.Exit(code)
 
 
-def _train(data: Path, out: Path, options: dict[str, Any], bar: _ProgressBar) -> int:
+def _train(data: list[Path], out: Path, options: dict[str, Any], bar: _ProgressBar) -> int:
     """Run :func:`~ser.train.train_to_file` and print as it goes; returns the exit status."""
     from ser.common.errors import SerError
 
@@ -228,17 +279,22 @@ def _train(data: Path, out: Path, options: dict[str, Any], bar: _ProgressBar) ->
 
     def on_progress(done: int, total: int) -> None:
         if not bar.started:  # the checks passed: say what is about to happen
-            from ser.corpora import validate_subset
-
-            emotions = validate_subset(options["subset"])
             keys = ("features", "normalize", "augment")
-            typer.echo(report.format_header(data, emotions, **{k: options[k] for k in keys}))
+            typer.echo(report.format_header(sources[0], **{k: options[k] for k in keys}))
         bar.update(done, total)
         if done == total:
             bar.stop()  # the fold scores follow on stdout
 
     def on_fold(r: int, i: int, s: Any) -> None:
         typer.echo(report.format_fold(options["seed"] + r, i, options["folds"], s))
+
+    def on_corpus(res: Any) -> None:
+        typer.echo(report.format_corpus(res))
+
+    sources: list[Any] = [None]
+
+    def on_sources(corpus: Any) -> None:
+        sources[0] = corpus
 
     try:
         from .api import command_line, train_to_file
@@ -249,6 +305,8 @@ def _train(data: Path, out: Path, options: dict[str, Any], bar: _ProgressBar) ->
             command=command_line(),
             on_progress=on_progress,
             on_fold=on_fold,
+            on_corpus=on_corpus,
+            on_sources=on_sources,
             **options,
         )
     except (SerError, OSError) as exc:
@@ -258,6 +316,10 @@ def _train(data: Path, out: Path, options: dict[str, Any], bar: _ProgressBar) ->
     typer.echo(report.format_used(saved.result))
     if saved.result.cv:
         typer.echo(report.format_evaluation(saved.result))
+    if saved.result.corpora:
+        typer.echo(report.format_corpora(saved.result))
+    if saved.result.calibration is not None:
+        typer.echo(report.format_calibration(saved.result))
     if options["tune"]:
         typer.echo(report.format_tuned(saved.result))
     typer.echo(report.format_saved(saved))

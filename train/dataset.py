@@ -1,33 +1,38 @@
-"""A labelled RAVDESS corpus, turned into feature matrices in parallel."""
+"""Labelled corpora, turned into feature matrices in parallel.
+
+Which files belong to a corpus, and with which labels and speakers, is :mod:`ser.corpora`'s
+job (:func:`ser.corpora.load_labelled`); this module only extracts their features.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ser.batch import WORKER_DIED, run_batch, worker_count
 from ser.common.errors import DataError, SerError
-from ser.corpora import EMOTIONS, find_audio_files, parse_ravdess
+from ser.corpora import LabelledCorpus
 from ser.features.config import FeatureConfig
 
 from .augment import Condition, apply_condition
 
-__all__ = ["Dataset", "LabelledFile", "extract_dataset", "list_ravdess"]
+__all__ = ["Dataset", "LabelledFile", "extract_dataset", "labelled_files"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class LabelledFile:
+    """One training file: its emotion, its speaker (unique across sources) and its source."""
+
     path: str
     emotion: str
-    actor: int
+    speaker: str
+    source: str = "ravdess"
 
 
 @dataclass
@@ -35,8 +40,9 @@ class Dataset:
     """Features of a labelled corpus.
 
     ``X`` holds one row per file (clean audio); ``X_aug`` one row per file and augmentation
-    condition, shape ``(n_files, n_conditions, n_features)``; ``skipped`` lists files that
-    could not be used, with the reason.
+    condition, shape ``(n_files, n_conditions, n_features)``; ``groups`` the speaker of each
+    row and ``sources`` its corpus; ``skipped`` lists files that could not be used, with the
+    reason.
     """
 
     X: np.ndarray
@@ -45,49 +51,28 @@ class Dataset:
     paths: list[str]
     X_aug: np.ndarray | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    sources: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.sources is None:
+            self.sources = np.full(len(self.y), "corpus", dtype=object)
+
+    @property
+    def source_names(self) -> list[str]:
+        """The sources, in the order they first appear."""
+        return list(dict.fromkeys(self.sources.tolist()))
 
 
-def list_ravdess(
-    data_dir: str | os.PathLike[str],
-    *,
-    subset: Sequence[str] = EMOTIONS,
-    include_song: bool = False,
-) -> list[LabelledFile]:
-    """RAVDESS files under ``data_dir`` (any audio extension), filtered to ``subset``.
+def labelled_files(corpus: LabelledCorpus) -> list[LabelledFile]:
+    """The clips of ``corpus`` (:func:`ser.corpora.load_labelled`) as training files.
 
-    Raises
-    ------
-    DataError
-        When ``data_dir`` does not exist or holds no RAVDESS file of the wanted kind.
+    A clip without a speaker gets its source's unknown speaker, ``"<source>:?"``: one group,
+    for normalisation; speaker-grouped evaluation refuses such clips before this.
     """
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise DataError(f"training data folder {str(root)!r} does not exist")
-    found: list[LabelledFile] = []
-    n_named = 0
-    for f in find_audio_files([root]):
-        if f.error is not None:
-            logger.warning("%s: %s", f.path, f.error)
-            continue
-        label = parse_ravdess(f.relpath)
-        if label is None:
-            continue
-        n_named += 1
-        if label.vocal_channel == "song" and not include_song:
-            continue
-        if label.emotion in subset:
-            found.append(LabelledFile(f.path, label.emotion, label.actor))
-    if not found:
-        what = "speech " if not include_song else ""
-        hint = (
-            f"{n_named} RAVDESS-named files were there, but none of the {what}emotions "
-            f"{', '.join(subset)}"
-            if n_named
-            else "no file named like RAVDESS (MM-VV-EE-II-SS-RR-AA.wav, e.g. "
-            "03-01-05-01-02-01-12.wav); pass --data or set SER_DATA_DIR"
-        )
-        raise DataError(f"no RAVDESS files found under {str(root.resolve())!r}: {hint}")
-    return found
+    return [
+        LabelledFile(c.path, c.emotion, c.speaker or f"{c.source}:?", c.source)
+        for c in corpus.clips
+    ]
 
 
 def _featurise(
@@ -164,8 +149,9 @@ def extract_dataset(
     return Dataset(
         X=X,
         y=np.array([r[0].emotion for r in rows]),
-        groups=np.array([r[0].actor for r in rows]),
+        groups=np.array([r[0].speaker for r in rows], dtype=object),
         paths=[r[0].path for r in rows],
         X_aug=X_aug,
         skipped=skipped,
+        sources=np.array([r[0].source for r in rows], dtype=object),
     )

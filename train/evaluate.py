@@ -26,9 +26,11 @@ __all__ = [
     "CVResult",
     "FoldData",
     "check_folds",
+    "class_probabilities",
     "cross_validate",
     "fold_data",
     "group_folds",
+    "predicted",
     "select_candidate",
     "subset_dataset",
 ]
@@ -58,6 +60,9 @@ class CVResult:
     seed: int
     predictions: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     chosen: list[int] = field(default_factory=list)  # candidate picked per fold (nested CV)
+    #: out-of-fold probabilities, one column per class of ``pooled.classes``
+    probabilities: np.ndarray = field(repr=False, default_factory=lambda: np.empty((0, 0)))
+    fold_index: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, int))
 
     def summary(self) -> dict[str, Any]:
         def ms(key: str) -> dict[str, float]:
@@ -74,27 +79,41 @@ class CVResult:
         }
 
 
-def group_folds(groups: np.ndarray, n_folds: int) -> list[np.ndarray]:
-    """Split the distinct groups into ``n_folds`` folds, deterministically.
+def group_folds(
+    groups: np.ndarray, n_folds: int, sources: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """Split the distinct groups (speakers) into ``n_folds`` folds, deterministically.
 
-    Groups are sorted and dealt out in consecutive pairs, round-robin (RAVDESS actors 1..24
-    in 6 folds: {1,2,13,14}, {3,4,15,16}, ...), so each fold has as many odd (male) as even
-    (female) actors. Returns, for each fold, the boolean mask of test rows.
+    Each source's speakers are dealt out on their own, so that every fold holds speakers of
+    every source that has at least ``n_folds`` of them. Within a source, speakers are sorted
+    and dealt in consecutive pairs, round-robin (RAVDESS actors 1..24 in 6 folds:
+    {1,2,13,14}, {3,4,15,16}, ...), so each fold has as many odd (male) as even (female)
+    actors; a source with fewer than two speakers per fold is dealt one at a time, starting
+    where the previous source stopped. Returns, for each fold, the boolean mask of test rows.
 
     Raises
     ------
     DataError
         Unless ``2 <= n_folds <=`` the number of distinct groups.
     """
-    uniq = np.unique(groups)
-    if n_folds < 2 or n_folds > len(uniq):
+    groups = np.asarray(groups)
+    n_groups = len(np.unique(groups))
+    if n_folds < 2 or n_folds > n_groups:
         raise DataError(
-            f"--folds must be between 2 and the number of speakers ({len(uniq)}), got {n_folds}"
+            f"--folds must be between 2 and the number of speakers ({n_groups}), got {n_folds}"
         )
-    fold_of = (np.arange(len(uniq)) // 2) % n_folds
-    if len(uniq) < 2 * n_folds:  # too few groups for pairs: one group at a time
-        fold_of = np.arange(len(uniq)) % n_folds
-    return [np.isin(groups, uniq[fold_of == i]) for i in range(n_folds)]
+    sources = np.zeros(len(groups), dtype=int) if sources is None else np.asarray(sources)
+    test_groups: list[list[object]] = [[] for _ in range(n_folds)]
+    start = 0
+    for src in dict.fromkeys(sources.tolist()):
+        uniq = np.unique(groups[sources == src])
+        fold_of = (np.arange(len(uniq)) // 2) % n_folds
+        if len(uniq) < 2 * n_folds:  # too few groups for pairs: one group at a time
+            fold_of = (start + np.arange(len(uniq))) % n_folds
+            start = (start + len(uniq)) % n_folds
+        for g, f in zip(uniq, fold_of):
+            test_groups[f].append(g)
+    return [np.isin(groups, np.array(t, dtype=groups.dtype)) for t in test_groups]
 
 
 def check_folds(groups: Sequence[object], n_folds: int, *, nested: bool, where: str) -> None:
@@ -129,26 +148,25 @@ def fold_data(ds: Dataset, test_mask: np.ndarray, *, normalization: str) -> Fold
 
     Normalisation groups: each training actor's clean rows form a group, and so does each
     augmented copy of that actor (one simulated recording channel); each test actor's clean
-    rows form a group. In ``corpus`` mode the groups are the whole training part (per copy)
-    and the whole test part.
+    rows form a group. In ``corpus`` mode the groups are each source's training rows (per
+    copy) and each source's test rows.
     """
     train_idx = np.flatnonzero(~test_mask)
     test_idx = np.flatnonzero(test_mask)
+    # a normalisation group is (copy, speaker), or (copy, source) in corpus mode
+    per = ds.groups if normalization != "corpus" else ds.sources
     Xs = [ds.X[train_idx]]
     ys = [ds.y[train_idx]]
     gs = [ds.groups[train_idx]]
-    norm_keys: list[Any] = [f"clean:{g}" for g in ds.groups[train_idx]]
+    norm_keys: list[Any] = [("clean", g) for g in per[train_idx]]
     if ds.X_aug is not None:
         for c in range(ds.X_aug.shape[1]):
             Xs.append(ds.X_aug[train_idx, c])
             ys.append(ds.y[train_idx])
             gs.append(ds.groups[train_idx])
-            norm_keys += [f"aug{c}:{g}" for g in ds.groups[train_idx]]
+            norm_keys += [(f"aug{c}", g) for g in per[train_idx]]
     X_train = np.concatenate(Xs)
-    test_keys: list[Any] = [f"test:{g}" for g in ds.groups[test_idx]]
-    if normalization == "corpus":
-        norm_keys = [k.split(":")[0] for k in norm_keys]
-        test_keys = ["test"] * len(test_idx)
+    test_keys: list[Any] = [("test", g) for g in per[test_idx]]
     if normalization != "none":
         X_train, _ = normalize_groups(X_train, norm_keys, mode="speaker", min_size=1)
         X_test, _ = normalize_groups(ds.X[test_idx], test_keys, mode="speaker", min_size=1)
@@ -173,6 +191,7 @@ def subset_dataset(ds: Dataset, mask: np.ndarray) -> Dataset:
         groups=ds.groups[mask],
         paths=[p for p, m in zip(ds.paths, mask) if m],
         X_aug=None if ds.X_aug is None else ds.X_aug[mask],
+        sources=ds.sources[mask],
     )
 
 
@@ -189,7 +208,7 @@ def select_candidate(
     means = []
     for make in candidates:
         uars = []
-        for test_mask in group_folds(ds.groups, n_folds):
+        for test_mask in group_folds(ds.groups, n_folds, ds.sources):
             fd = fold_data(ds, test_mask, normalization=normalization)
             est = make(seed).fit(fd.X_train, fd.y_train)
             uars.append(score(fd.y_test, est.predict(fd.X_test), classes).uar)
@@ -217,10 +236,11 @@ def cross_validate(
     (same length) gives cheaper stand-ins for the inner CV, e.g. single MLPs for ensembles.
     """
     candidates = [make_estimator] if callable(make_estimator) else list(make_estimator)
-    pred = np.empty(len(ds.y), dtype=object)
+    proba = np.zeros((len(ds.y), len(classes)))
+    fold_index = np.zeros(len(ds.y), dtype=int)
     folds: list[Scores] = []
     chosen: list[int] = []
-    for i, test_mask in enumerate(group_folds(ds.groups, n_folds)):
+    for i, test_mask in enumerate(group_folds(ds.groups, n_folds, ds.sources)):
         best = 0
         if len(candidates) > 1:
             # as many inner folds as asked, but no more than there are training speakers
@@ -242,13 +262,39 @@ def cross_validate(
             logger.info("fold %d: inner UARs %s, chose candidate %d", i + 1, means, best)
         fd = fold_data(ds, test_mask, normalization=normalization)
         est = candidates[best](seed).fit(fd.X_train, fd.y_train)
-        p = est.predict(fd.X_test)
-        pred[fd.test_index] = p
-        s = score(fd.y_test, p, classes)
+        proba[fd.test_index] = class_probabilities(est, fd.X_test, classes)
+        fold_index[fd.test_index] = i
+        s = score(fd.y_test, predicted(proba[fd.test_index], classes), classes)
         folds.append(s)
         logger.info("fold %d: UAR %.3f", i + 1, s.uar)
         if on_fold is not None:
             on_fold(i, s)
+    pred = predicted(proba, classes)
     return CVResult(
-        folds=folds, pooled=score(ds.y, pred, classes), seed=seed, predictions=pred, chosen=chosen
+        folds=folds,
+        pooled=score(ds.y, pred, classes),
+        seed=seed,
+        predictions=pred,
+        chosen=chosen,
+        probabilities=proba,
+        fold_index=fold_index,
     )
+
+
+def class_probabilities(estimator: Any, X: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """``estimator.predict_proba(X)`` with one column per class of ``classes``, in that order.
+
+    A class the estimator never saw (absent from its training part) gets probability 0.
+    """
+    P = estimator.predict_proba(X)
+    out = np.zeros((len(X), len(classes)))
+    col = {c: j for j, c in enumerate(estimator.classes_)}
+    for k, c in enumerate(classes):
+        if c in col:
+            out[:, k] = P[:, col[c]]
+    return out
+
+
+def predicted(P: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """The most probable class of each row (the first one on a tie, as scikit-learn does)."""
+    return np.asarray(classes, dtype=object)[np.argmax(P, axis=1)]

@@ -7,24 +7,32 @@ its card.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from ser.common.choices import FEATURE_SET_NAMES, NORMALIZATIONS, check_choice, resolve_jobs
+from ser.common.choices import (
+    EVALUATIONS,
+    FEATURE_SET_NAMES,
+    NORMALIZATIONS,
+    check_choice,
+    resolve_jobs,
+)
 from ser.common.errors import DataError
-from ser.corpora import EMOTIONS, validate_subset
+from ser.corpora import EMOTIONS
 from ser.features.config import feature_config
 from ser.features.normalize import GroupStats
 from ser.models.metrics import Scores
 from ser.models.model import Model
 
 from .augment import draw_conditions
-from .dataset import Dataset, LabelledFile, extract_dataset, list_ravdess
+from .calibrate import CalibrationReport, calibrate_from_cv
+from .crosscorpus import CorpusResult, leave_one_corpus_out
+from .dataset import Dataset, LabelledFile, extract_dataset
+from .estimator import TUNE_GRID, MLPSettings, check_count, make_estimator, parse_hidden
 from .evaluate import CVResult, check_folds, cross_validate, select_candidate
 
 __all__ = [
@@ -40,125 +48,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def parse_hidden(hidden: str | Iterable[int]) -> tuple[int, ...]:
-    """Hidden layer sizes from ``"256,128"`` or a sequence of whole numbers >= 1.
-
-    Raises
-    ------
-    DataError
-        For an empty list or a size that is not a whole number >= 1.
-    """
-    items = hidden.split(",") if isinstance(hidden, str) else list(hidden)
-    sizes: list[int] = []
-    for h in items:
-        if isinstance(h, str) and not h.strip():
-            continue  # "256," or " , 128"
-        if isinstance(h, str) and h.strip().isdigit():
-            sizes.append(int(h))
-        elif isinstance(h, (int, np.integer)) and not isinstance(h, bool):
-            sizes.append(int(h))
-        else:
-            sizes = []
-            break
-    if not sizes or min(sizes) < 1:
-        raise DataError(
-            f"--hidden must be layer sizes >= 1 separated by commas (e.g. 256,128), got {hidden!r}"
-        )
-    return tuple(sizes)
-
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
-
-
-def _check_count(option: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise DataError(f"{option} must be a whole number >= {minimum}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class MLPSettings:
-    """Hyperparameters of the classifier (a StandardScaler + MLPClassifier pipeline).
-
-    Raises
-    ------
-    DataError
-        For hidden sizes that are not whole numbers >= 1, a negative ``alpha``, a
-        non-positive learning rate or ``max_iter``, or ``ensemble < 1``.
-    """
-
-    hidden: tuple[int, ...] = (256,)
-    alpha: float = 1.0
-    learning_rate_init: float = 1e-3
-    max_iter: int = 300
-    early_stopping: bool = False
-    ensemble: int = 1  # MLPs with different seeds, probabilities averaged
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", parse_hidden(self.hidden))
-        if not _is_number(self.alpha) or not self.alpha >= 0:
-            raise DataError(f"--alpha must be a number >= 0, got {self.alpha!r}")
-        if not _is_number(self.learning_rate_init) or not self.learning_rate_init > 0:
-            raise DataError(f"learning_rate_init must be > 0, got {self.learning_rate_init!r}")
-        _check_count("max_iter", self.max_iter, 1)
-        _check_count("--ensemble", self.ensemble, 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "hidden": list(self.hidden),
-            "alpha": self.alpha,
-            "learning_rate_init": self.learning_rate_init,
-            "max_iter": self.max_iter,
-            "early_stopping": self.early_stopping,
-            "ensemble": self.ensemble,
-        }
-
-
-#: Candidates of ``--tune`` (nested CV): hidden sizes, L2 penalty, learning rate, early stopping.
-TUNE_GRID: tuple[MLPSettings, ...] = (
-    MLPSettings(hidden=(256,), alpha=1.0),
-    MLPSettings(hidden=(256,), alpha=0.1),
-    MLPSettings(hidden=(512,), alpha=1.0),
-    MLPSettings(hidden=(256, 128), alpha=1.0),
-    MLPSettings(hidden=(256,), alpha=1.0, learning_rate_init=3e-4, early_stopping=True),
-)
-
-
 def check_arguments(
     *, features: str, normalization: str, folds: int, repeat: int, augment: int
 ) -> None:
     """Check the options of :func:`train_model` that need no data; :class:`DataError` if bad."""
     check_choice("--features", features, FEATURE_SET_NAMES)
     check_choice("--normalize", normalization, NORMALIZATIONS)
-    _check_count("--folds", folds, 2)
-    _check_count("--repeat", repeat, 1)
-    _check_count("--augment", augment, 0)
-
-
-def make_estimator(settings: MLPSettings, seed: int) -> Any:
-    """StandardScaler + MLPClassifier; with ``ensemble > 1`` a soft-voting set of them."""
-    from sklearn.ensemble import VotingClassifier
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    def one(s: int) -> Any:
-        return make_pipeline(
-            StandardScaler(),
-            MLPClassifier(
-                hidden_layer_sizes=settings.hidden,
-                alpha=settings.alpha,
-                learning_rate_init=settings.learning_rate_init,
-                max_iter=settings.max_iter,
-                early_stopping=settings.early_stopping,
-                random_state=s,
-            ),
-        )
-
-    if settings.ensemble <= 1:
-        return one(seed)
-    members = [(f"mlp{i}", one(seed * 1000 + i)) for i in range(settings.ensemble)]
-    return VotingClassifier(members, voting="soft")
+    check_count("--folds", folds, 2)
+    check_count("--repeat", repeat, 1)
+    check_count("--augment", augment, 0)
 
 
 @dataclass
@@ -167,6 +65,8 @@ class TrainResult:
     cv: list[CVResult]
     dataset: Dataset
     info: dict[str, Any] = field(default_factory=dict)
+    corpora: list[CorpusResult] = field(default_factory=list)  # leave-one-corpus-out
+    calibration: CalibrationReport | None = None
 
     def cv_summary(self) -> dict[str, Any]:
         """Mean and standard deviation over folds, and over seeds when repeated."""
@@ -188,9 +88,8 @@ class TrainResult:
 
 
 def train_model(
-    data_dir: str | os.PathLike[str],
+    files: Sequence[LabelledFile],
     *,
-    subset: str | Iterable[str] | None = None,
     features: str = "default",
     folds: int = 6,
     jobs: int | None = None,
@@ -199,29 +98,28 @@ def train_model(
     normalization: str = "speaker",
     augment: int = 0,
     settings: MLPSettings | None = None,
-    include_song: bool = False,
-    evaluate: bool = True,
+    evaluate: str = "cv",
     tune: bool = False,
     name: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     on_fold: Callable[[int, int, Scores], None] | None = None,
+    on_corpus: Callable[[CorpusResult], None] | None = None,
 ) -> TrainResult:
-    r"""Extract features, cross-validate by actor, then fit on all data.
+    r"""Extract features, cross-validate by speaker, calibrate, then fit on all data.
 
-    Every argument, and ``folds`` against the actors found, is checked before any feature
+    Every argument, and ``folds`` against the speakers found, is checked before any feature
     is extracted. scikit-learn's ``ConvergenceWarning``\s are counted and logged as one
     warning at the end instead of one each.
 
     Parameters
     ----------
-    data_dir : path
-        Folder holding RAVDESS files (searched recursively).
-    subset : str or iterable of str, optional
-        Emotions to learn, e.g. ``"neutral,angry"`` (see :func:`ser.corpora.validate_subset`);
-        default all eight.
+    files : sequence of LabelledFile
+        The training files, with emotion, speaker and source
+        (:func:`ser.train.labelled_files` of :func:`ser.corpora.load_labelled`).
     features : {"default", "seed"}
     folds : int >= 2
-        Cross-validation folds, grouped by actor; at most the number of actors.
+        Cross-validation folds, grouped by speaker, each with speakers of every source; at
+        most the number of speakers.
     jobs : int, optional
         Feature-extraction workers; ``None`` or ``-1`` every usable core (see
         :func:`ser.common.choices.resolve_jobs`).
@@ -230,34 +128,47 @@ def train_model(
     normalization : {"none", "corpus", "speaker"}
     augment : int >= 0
         Augmented copies of each training file (simulated recording channels).
+    evaluate : {"cv", "corpus", "none"}
+        Speaker-grouped cross-validation; that and leave-one-corpus-out (two sources or
+        more); or neither. The calibration map is fitted on the cross-validation's
+        out-of-fold probabilities, so ``"none"`` gives an uncalibrated model.
     tune : bool
         Choose the classifier's hyperparameters from :data:`TUNE_GRID` by nested
-        actor-grouped CV (inner folds over the training actors of each outer fold); the final
-        model uses the candidate that wins a CV over all actors. The ensemble size of
-        ``settings`` applies to the chosen candidate.
+        speaker-grouped CV (inner folds over the training speakers of each outer fold); the
+        final model uses the candidate that wins a CV over all speakers. The ensemble size
+        of ``settings`` applies to the chosen candidate.
     on_progress : callable(done, total), optional
         Called with ``done=0`` when the checks passed and extraction starts, then as it
         advances.
     on_fold : callable(seed_index, fold_index, scores), optional
+    on_corpus : callable(CorpusResult), optional
+        After each leave-one-corpus-out split.
 
     Raises
     ------
     DataError
-        For a bad argument, a folder without usable RAVDESS files, or more ``folds`` than
-        actors; all before any feature is extracted.
+        For a bad argument, fewer than two emotions, or more ``folds`` than speakers; all
+        before any feature is extracted.
     """
     check_arguments(
         features=features, normalization=normalization, folds=folds, repeat=repeat, augment=augment
     )
-    emotions = validate_subset(subset)
+    check_choice("--evaluate", evaluate, EVALUATIONS)
     n_jobs = resolve_jobs(jobs)
     settings = settings or MLPSettings()
     config = feature_config(features)
-    files = list_ravdess(data_dir, subset=emotions, include_song=include_song)
-    _check_emotions(files, data_dir)
-    if evaluate or tune:
-        where = f"in {os.fspath(data_dir)!r}"
-        check_folds([f.actor for f in files], folds, nested=tune and evaluate, where=where)
+    _check_emotions(files)
+    n_sources = len({f.source for f in files})
+    if evaluate == "corpus" and n_sources < 2:
+        raise DataError(
+            "--evaluate corpus (leave-one-corpus-out) needs two sources or more; give --data "
+            "or --labels once per corpus"
+        )
+    cross = evaluate != "none"
+    if cross or tune:
+        check_folds(
+            [f.speaker for f in files], folds, nested=tune and cross, where="in the training data"
+        )
     total = len(files)
     done = [0]
 
@@ -270,7 +181,7 @@ def train_model(
     if augment > 0:
 
         def conditions(f: Any) -> list[Any]:
-            return draw_conditions(seed, f.actor, augment)
+            return draw_conditions(seed, f.speaker, augment)
 
     tick(0)
     ds = extract_dataset(files, config=config, conditions=conditions, jobs=n_jobs, on_progress=tick)
@@ -290,7 +201,7 @@ def train_model(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         cv: list[CVResult] = []
-        for r in range(repeat if evaluate else 0):
+        for r in range(repeat if cross else 0):
 
             def fold_cb(i: int, s: Scores, r: int = r) -> None:
                 if on_fold is not None:
@@ -314,21 +225,44 @@ def train_model(
             )
             settings = grid[best]
             logger.info("tuning chose %s", settings)
+        corpora: list[CorpusResult] = []
+        if evaluate == "corpus":
+            corpora = leave_one_corpus_out(
+                ds,
+                lambda s: build(settings, s),
+                classes=classes,
+                normalization=normalization,
+                seed=seed,
+                on_corpus=on_corpus,
+            )
 
         # final model: every file (and its augmented copies), normalised as in the folds
         X_all, y_all = _all_rows(ds, normalization)
         estimator = build(settings, seed).fit(X_all, y_all)
     _report_warnings(caught, n_fits[0], ConvergenceWarning)
+    calibration = calibrate_from_cv(ds, cv, corpora) if cv else None
+    calibration_map = None
+    if calibration is not None:  # over the estimator's classes, in its order
+        calibration_map = replace(
+            calibration.map, classes=tuple(str(c) for c in estimator.classes_)
+        )
     model = Model(
         estimator=estimator,
         features=config,
         normalization=normalization,
         train_stats=GroupStats.of(ds.X),
+        calibration=calibration_map,
         meta={
-            "name": name or f"ravdess{len(classes)}",
+            "name": name or f"ser{len(classes)}",
             "classes": classes,
             "training_files": len(ds.y),
-            "actors": sorted(int(a) for a in np.unique(ds.groups)),
+            "sources": {
+                src: {
+                    "files": int((ds.sources == src).sum()),
+                    "speakers": sorted({str(g) for g in ds.groups[ds.sources == src]}),
+                }
+                for src in ds.source_names
+            },
             "augment": augment,
             "seed": seed,
             "classifier": settings.to_dict(),
@@ -339,22 +273,25 @@ def train_model(
         model=model,
         cv=cv,
         dataset=ds,
+        corpora=corpora,
+        calibration=calibration,
         info={
             "skipped": ds.skipped,
             "folds": folds,
             "repeat": repeat,
             "subset": classes,
-            "include_song": include_song,
+            "evaluate": evaluate,
         },
     )
 
 
-def _check_emotions(files: Sequence[LabelledFile], data_dir: object) -> None:
+def _check_emotions(files: Sequence[LabelledFile]) -> None:
     emotions = sorted({f.emotion for f in files}, key=EMOTIONS.index)
     if len(emotions) < 2:
+        found = f"only {emotions[0]!r} files" if emotions else "no files"
         raise DataError(
-            f"only {emotions[0]!r} files found in {os.fspath(data_dir)!r} (of the emotions "
-            "asked for); a classifier needs at least two emotions"
+            f"{found} found in the training data (of the emotions asked for); a classifier "
+            "needs at least two emotions"
         )
 
 

@@ -6,16 +6,19 @@ and the report can be tested without a console.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ser.models.metrics import Scores
 
     from .api import SavedModel
+    from .crosscorpus import CorpusResult
     from .fit import TrainResult
 
 __all__ = [
+    "format_calibration",
+    "format_corpora",
+    "format_corpus",
     "format_evaluation",
     "format_fold",
     "format_header",
@@ -25,14 +28,27 @@ __all__ = [
 ]
 
 
-def format_header(
-    data: object, emotions: Sequence[str], *, features: str, normalize: str, augment: int
-) -> str:
-    """The line that opens a run."""
-    return (
-        f"Training on {data} ({', '.join(emotions)}), features {features}, "
-        f"normalisation {normalize}, {augment} augmented copies per file"
-    )
+def format_header(corpus: Any, *, features: str, normalize: str, augment: int) -> str:
+    """The lines that open a run: each source's files, speakers and emotions."""
+    from ser.corpora import EMOTIONS
+
+    clips = corpus.clips
+    sources = list(dict.fromkeys(c.source for c in clips))
+    emotions = [e for e in EMOTIONS if e in {c.emotion for c in clips}]
+    lines = [
+        f"Training on {len(clips)} files of {len(sources)} source(s) ({', '.join(emotions)}), "
+        f"features {features}, normalisation {normalize}, {augment} augmented copies per file"
+    ]
+    for src in sources:
+        mine = [c for c in clips if c.source == src]
+        counts = {e: sum(c.emotion == e for c in mine) for e in emotions}
+        lines.append(
+            f"  {src}: {len(mine)} files, {len({c.speaker for c in mine})} speakers; "
+            + ", ".join(f"{e} {n}" for e, n in counts.items() if n)
+        )
+    if corpus.left_out:
+        lines.append(f"  left out: {len(corpus.left_out)} clips (see warnings)")
+    return "\n".join(lines)
 
 
 def format_fold(seed: int, fold: int, folds: int, s: Scores) -> str:
@@ -55,7 +71,7 @@ def format_evaluation(result: TrainResult) -> str:
     """Scores over folds (and seeds), choices of ``--tune``, recall and confusion matrix."""
     import numpy as np
 
-    from ser.models.metrics import format_confusion
+    from ser.models.metrics import format_confusion, format_scores
 
     from .fit import TUNE_GRID
 
@@ -63,7 +79,7 @@ def format_evaluation(result: TrainResult) -> str:
     cv = result.cv
     lines = [
         f"\nSpeaker-independent {result.info['folds']}-fold cross-validation "
-        f"(folds grouped by actor), {len(cv)} seed(s):"
+        f"(folds grouped by speaker), {len(cv)} seed(s):"
     ]
     for key, label in (("uar", "UAR"), ("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
         m = summary[key]
@@ -82,6 +98,12 @@ def format_evaluation(result: TrainResult) -> str:
                 for i, c in enumerate(cv[0].chosen)
             )
         )
+    if len(result.dataset.source_names) > 1:
+        from .crosscorpus import scores_by_source
+
+        lines.append("Per source (pooled over folds, first seed):")
+        for src, s in scores_by_source(result.dataset, cv[0]).items():
+            lines.append(f"  {src:12s} {format_scores(s)}")
     lines.append("\nPer-class recall and confusion matrix (pooled over folds, first seed):")
     lines.append(format_confusion(cv[0].pooled))
     if len(cv) > 1:
@@ -101,3 +123,52 @@ def format_tuned(result: TrainResult) -> str:
 def format_saved(saved: SavedModel) -> str:
     """Where the model and its card went."""
     return f"Saved {saved.model_path} (sha256 {saved.sha256[:12]}...) and {saved.card_path}"
+
+
+def format_corpus(res: CorpusResult) -> str:
+    """One leave-one-corpus-out split, as it finishes."""
+    from ser.models.metrics import format_scores
+
+    unseen = (
+        f"; {res.n_unseen_class} rows of emotions no other source has left out"
+        if (res.n_unseen_class)
+        else ""
+    )
+    return f"  trained without {res.source}, tested on it: {format_scores(res.scores)}{unseen}"
+
+
+def format_corpora(result: TrainResult) -> str:
+    """Leave-one-corpus-out results: scores and per-class recall of each held-out corpus."""
+    from ser.models.metrics import format_scores
+
+    lines = ["\nLeave-one-corpus-out (train on the other sources, test on this one):"]
+    for r in result.corpora:
+        lines.append(f"  {r.source:12s} {format_scores(r.scores)}")
+        recall = ", ".join(f"{c} {v:.2f}" for c, v in r.scores.recall.items() if v == v)
+        lines.append(f"  {'':12s} recall: {recall}")
+    return "\n".join(lines)
+
+
+def format_calibration(result: TrainResult) -> str:
+    """The calibration map and ECE before and after it, with a reliability table."""
+    from ser.models.metrics import format_reliability
+
+    cal = result.calibration
+    assert cal is not None
+    lines = [
+        f"\nCalibration: temperature {cal.map.temperature:.3f}, fitted on {cal.map.n} "
+        "out-of-fold predictions. Expected calibration error (10 bins, each fold calibrated "
+        "by a map fitted on the other folds):",
+        f"  cross-validation: {cal.ece_raw:.3f} uncalibrated, {cal.ece:.3f} calibrated",
+    ]
+    for src, e in cal.by_source.items():
+        lines.append(f"    {src:12s} {e['uncalibrated']:.3f} -> {e['calibrated']:.3f}")
+    for src, e in cal.corpora.items():
+        lines.append(
+            f"  leave-one-corpus-out, {src}: {e['uncalibrated']:.3f} uncalibrated, "
+            f"{e['calibrated']:.3f} calibrated (temperature {e['temperature']:.2f}, fitted "
+            "on the other sources)"
+        )
+    lines.append("Reliability (cross-validation, calibrated):")
+    lines.append(format_reliability(cal.reliability))
+    return "\n".join(lines)
