@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "annotate": "api",
     "annotate_to_file": "api",
     "Comparison": "compare",
+    "compare_labels": "compare",
     "compare_ravdess": "compare",
     "format_comparison": "compare",
     "columns": "table",
@@ -33,7 +34,7 @@ _EXPORTS: dict[str, str] = {
 
 if TYPE_CHECKING:
     from .api import Progress, RunSummary, annotate, annotate_to_file
-    from .compare import Comparison, compare_ravdess, format_comparison
+    from .compare import Comparison, compare_labels, compare_ravdess, format_comparison
     from .table import columns, read_metadata
 
 
@@ -47,6 +48,7 @@ __all__ = [
     "annotate",
     "annotate_to_file",
     "columns",
+    "compare_labels",
     "compare_ravdess",
     "format_comparison",
     "read_metadata",

@@ -24,7 +24,7 @@ import numpy as np
 from ser.audio.segments import SegmentOptions
 from ser.batch import worker_count
 from ser.common import DataError, ModelError
-from ser.common.choices import COMPARISONS, NORMALIZATIONS, check_choice, resolve_jobs
+from ser.common.choices import NORMALIZATIONS, check_choice, resolve_jobs
 from ser.common.version import __version__
 from ser.corpora import FoundFile
 from ser.corpora.walk import WalkStats, find_audio_files
@@ -32,11 +32,12 @@ from ser.features import feature_names
 from ser.models import BUNDLED_MODELS, DEFAULT_MODEL, Model, bundled_model_path, resolve_model
 from ser.models.model import sha256_file
 
-from .compare import Comparison, compare_ravdess
+from .compare import Comparison, compare_labels
 from .execute import execute
 from .output import OutputTarget
 from .speakers import SPEAKER_FROM_DEFAULT, intern_speakers, speaker_function
 from .table import NORM_LABELS
+from .truth import TrueLabel, make_labeller, training_actors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -103,7 +104,8 @@ class Plan:
     model_sha256: str | None
     mode: str
     speakers: list[str | None]
-    compare: bool
+    compare: str | None
+    truth: list[TrueLabel | None] | None  # per file, with compare
     n_jobs: int
     metadata: dict[str, str]
     timings: dict[str, float]
@@ -144,8 +146,10 @@ def annotate(
         against crashing decoders.
     pattern : str, optional
         Glob that file names or relative paths must match (e.g. ``"*.wav"``).
-    compare : {"ravdess"}, optional
-        Add ``true_emotion``, ``actor``, ``intensity`` and ``correct`` from RAVDESS names.
+    compare : {"ravdess", "crema-d"} or path of a labels table, optional
+        Add ``true_emotion``, ``actor``, ``intensity`` and ``correct``: from RAVDESS or
+        CREMA-D file names, or from a labels table (``.csv``/``.parquet``, columns ``path``
+        and ``emotion``; :mod:`~ser.annotate.truth`).
     normalize : {"none", "corpus", "speaker"}, optional
         Feature normalisation; default: what the model was trained with.
     speaker_from : {"auto", "parent"} or str
@@ -168,7 +172,7 @@ def annotate(
     seg = SegmentOptions(segment, channels, max_segment, window, hop)
     plan = _prepare(paths, model, jobs, pattern, compare, normalize, speaker_from, seg)
     store = execute(plan, spool_dir=None, progress=progress)
-    frame = store.to_frame(compare=plan.compare)
+    frame = store.to_frame(compare=False if plan.truth is None else plan.truth)
     frame.attrs.update(plan.metadata)
     return frame
 
@@ -225,14 +229,19 @@ def annotate_to_file(
         target.check_inputs(plan.files)
         t0 = time.perf_counter()
         store = execute(plan, spool_dir=target.folder, progress=progress)
-        table = store.to_arrow(compare=plan.compare, metadata=plan.metadata)
+        table = store.to_arrow(
+            compare=False if plan.truth is None else plan.truth, metadata=plan.metadata
+        )
         t_write = time.perf_counter()
         target.write(table)
         plan.timings["write"] = time.perf_counter() - t_write
         seconds = time.perf_counter() - t0
     comparison = (
-        compare_ravdess(
-            table, classes=plan.model.classes, training_actors=plan.model.meta.get("actors")
+        compare_labels(
+            table,
+            classes=plan.model.classes,
+            training_actors=training_actors(plan.compare, plan.model.meta),
+            source=plan.compare,
         )
         if plan.compare
         else None
@@ -281,8 +290,7 @@ def _prepare(
         paths = [paths]
     paths = [os.fspath(p) for p in paths]
     resolve_jobs(jobs)  # checks jobs, and says when they are capped
-    if compare is not None:
-        check_choice("--compare", compare, COMPARISONS)
+    labeller = None if compare is None else make_labeller(compare)
     if normalize is not None:
         check_choice("--normalize", normalize, NORMALIZATIONS)
     speaker_of = speaker_function(speaker_from)
@@ -314,6 +322,9 @@ def _prepare(
     if not files:
         logger.warning("no audio files found under %s", ", ".join(paths))
     speakers = intern_speakers([None if f.error else speaker_of(f.relpath, f.path) for f in files])
+    truth = None
+    if labeller is not None:
+        truth = [None if f.error else labeller(f.relpath, f.path) for f in files]
     n_jobs = worker_count(jobs, sum(f.error is None for f in files))
     meta = {
         "ser.version": __version__,
@@ -337,7 +348,8 @@ def _prepare(
         sha,
         mode,
         speakers,
-        compare is not None,
+        compare,
+        truth,
         n_jobs,
         metadata,
         timings,

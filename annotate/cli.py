@@ -20,7 +20,6 @@ import typer
 
 from ser.common.choices import (
     CHANNEL_MODES,
-    COMPARISONS,
     NORMALIZATIONS,
     SEGMENT_MODES,
     choice_enum,
@@ -61,7 +60,6 @@ Channels = choice_enum("Channels", CHANNEL_MODES)
 #: Defaults of the segment options (those of :class:`ser.audio.segments.SegmentOptions`,
 #: repeated here so that ``--help`` imports no numpy; a test checks they agree).
 SEGMENT_DEFAULTS = {"max_segment": 10.0, "window": 3.0, "hop": 3.0}
-CompareWith = choice_enum("CompareWith", COMPARISONS)
 
 
 def main() -> None:
@@ -175,11 +173,13 @@ def annotate_command(
         ),
     ] = SEGMENT_DEFAULTS["hop"],
     compare: Annotated[
-        CompareWith | None,
+        str | None,
         typer.Option(
             "--compare",
-            help="Compare predictions with the labels in RAVDESS file names and print "
-            "UAR, accuracy, macro-F1 and a confusion matrix.",
+            metavar="LABELS",
+            help="Compare predictions with true labels: 'ravdess' or 'crema-d' (from the "
+            "file names) or a labels table (.csv/.parquet with columns path and emotion); "
+            "prints UAR, accuracy, macro-F1, a confusion matrix and the calibration error.",
             rich_help_panel=_EVAL,
         ),
     ] = None,
@@ -272,7 +272,7 @@ def _run(
                 model=model,
                 jobs=jobs,
                 pattern=glob,
-                compare=None if compare is None else compare.value,
+                compare=compare,
                 normalize=None if normalize is None else normalize.value,
                 speaker_from=speaker_from,
                 overwrite=overwrite,

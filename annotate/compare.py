@@ -1,9 +1,11 @@
-"""Compare predictions with the emotions that RAVDESS file names encode (``--compare ravdess``).
+"""Compare predictions with true labels (``--compare ravdess|crema-d|LABELS.csv``).
 
-Every row of the table falls in exactly one group: no RAVDESS label in its name; an error row;
-a true emotion the model does not know (e.g. "calm" for a 4-class model); or scored. Only
-the scored rows enter the metrics, and :func:`format_comparison` says how many were left out
-and why.
+The table's ``true_emotion`` column holds them (:mod:`.truth` fills it). Every row falls in
+exactly one group: no true label; an error row (or a segment without a prediction); a true
+emotion the model does not know (e.g. "calm" for a 4-class model); or scored. Only the
+scored rows enter the metrics, and :func:`format_comparison` says how many were left out
+and why. Calibration is scored too: expected calibration error (10 bins) and a reliability
+table of the scored rows, over the model's classes.
 """
 
 from __future__ import annotations
@@ -12,13 +14,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ser.models.metrics import Scores, format_confusion, format_scores, score
+import numpy as np
+
+from ser.models.metrics import (
+    ReliabilityBin,
+    Scores,
+    expected_calibration_error,
+    format_confusion,
+    format_reliability,
+    format_scores,
+    reliability_table,
+    score,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["Comparison", "compare_ravdess", "format_comparison"]
+__all__ = ["Comparison", "compare_labels", "compare_ravdess", "format_comparison"]
 
 
 @dataclass(frozen=True)
@@ -33,30 +46,38 @@ class Comparison:
     classes: tuple[str, ...]
     scores: Scores | None  # None when no row could be scored
     n_seen_in_training: int = 0  # scored files by actors the model was trained on
+    source: str = "ravdess"  # what the labels came from
+    ece: float | None = None  # expected calibration error of the scored rows (10 bins)
+    reliability: tuple[ReliabilityBin, ...] = ()
 
     @property
     def n_scored(self) -> int:
         return 0 if self.scores is None else self.scores.n
 
 
-def compare_ravdess(
+def compare_labels(
     table: pd.DataFrame | pa.Table,
     *,
     classes: Sequence[str] | None = None,
     training_actors: Sequence[int] | None = None,
+    source: str = "ravdess",
 ) -> Comparison:
-    """Score the ``emotion`` column of an annotation table against RAVDESS file-name labels.
+    """Score the ``emotion`` and ``prob_*`` columns of an annotation table against its labels.
 
     Parameters
     ----------
     table : pandas.DataFrame or pyarrow.Table
-        Output of :func:`~ser.annotate.annotate` with ``compare="ravdess"`` (columns ``path``,
-        ``status``, ``emotion``, ``true_emotion``), or one read back from a file.
+        Output of :func:`~ser.annotate.annotate` with ``compare`` (columns ``path``,
+        ``status``, ``emotion``, ``prob_*``, ``true_emotion``, ``actor``), or one read back
+        from a file.
     classes : sequence of str, optional
         The model's classes, in its order; by default read from the ``prob_*`` columns.
     training_actors : sequence of int, optional
-        RAVDESS actors the model was trained on (``model.meta["actors"]``); scored files by
-        them are counted, because their figures are not speaker-independent.
+        Actors of this corpus the model was trained on
+        (:func:`~ser.annotate.truth.training_actors`); scored rows by them are counted,
+        because their figures are not speaker-independent.
+    source : str
+        What the labels came from (``ravdess``, ``crema-d`` or a table), for the report.
     """
     names = [
         str(c) for c in (table.column_names if hasattr(table, "column_names") else table.columns)
@@ -73,7 +94,9 @@ def compare_ravdess(
     unknown: list[str] = []
     y_true: list[str] = []
     y_pred: list[str] = []
-    for t, st, e, a in zip(truth, status, emotion, actor):
+    probs = [_column(table, f"prob_{c}") for c in classes]
+    P: list[list[float]] = []
+    for k, (t, st, e, a) in enumerate(zip(truth, status, emotion, actor)):
         if t is None:
             n_unlabelled += 1
         elif st != "ok":
@@ -83,6 +106,7 @@ def compare_ravdess(
         else:
             y_true.append(str(t))
             y_pred.append(str(e))
+            P.append([float(p[k]) for p in probs])  # type: ignore[arg-type]
             seen += a is not None and int(a) in trained
     return Comparison(
         n_files=len(truth),
@@ -93,7 +117,14 @@ def compare_ravdess(
         classes=classes,
         scores=score(y_true, y_pred, classes) if y_true else None,
         n_seen_in_training=seen,
+        source=source,
+        ece=expected_calibration_error(np.array(P), y_true, classes) if y_true else None,
+        reliability=tuple(reliability_table(np.array(P), y_true, classes)) if y_true else (),
     )
+
+
+#: The name this function had when only RAVDESS labels could be compared.
+compare_ravdess = compare_labels
 
 
 def _column(table: pd.DataFrame | pa.Table, name: str) -> list[object]:
@@ -106,14 +137,18 @@ def _column(table: pd.DataFrame | pa.Table, name: str) -> list[object]:
 
 def format_comparison(cmp: Comparison) -> str:
     """A readable report: what was left out, headline metrics, recall and confusion table."""
-    lines = [f"Comparison with the RAVDESS labels in the file names ({cmp.n_files} files)"]
+    where = {
+        "ravdess": "the RAVDESS labels in the file names",
+        "crema-d": "the CREMA-D labels in the file names",
+    }.get(cmp.source, f"the labels in {cmp.source}")
+    lines = [f"Comparison with {where} ({cmp.n_files} rows)"]
     if cmp.n_unlabelled:
-        lines.append(f"  {cmp.n_unlabelled} files without a RAVDESS label were left out")
+        lines.append(f"  {cmp.n_unlabelled} rows without a label were left out")
     if cmp.n_errors:
-        lines.append(f"  {cmp.n_errors} files that could not be annotated (errors) were left out")
+        lines.append(f"  {cmp.n_errors} rows without a prediction (errors) were left out")
     if cmp.n_unknown_class:
         lines.append(
-            f"  {cmp.n_unknown_class} files were left out because the model does not know their "
+            f"  {cmp.n_unknown_class} rows were left out because the model does not know their "
             f"emotion ({', '.join(cmp.unknown_emotions)}); the metrics cover only "
             f"{', '.join(cmp.classes)}"
         )
@@ -122,9 +157,21 @@ def format_comparison(cmp: Comparison) -> str:
         return "\n".join(lines)
     if cmp.n_seen_in_training:
         lines.append(
-            f"  Note: {cmp.n_seen_in_training} of the {cmp.n_scored} scored files are by actors "
+            f"  Note: {cmp.n_seen_in_training} of the {cmp.n_scored} scored rows are by actors "
             "the model was trained on, so these are training-set figures, not "
             "speaker-independent ones (the model card has cross-validated figures)"
         )
     lines += ["", format_scores(cmp.scores), "", format_confusion(cmp.scores)]
+    if cmp.ece is not None:
+        lines += [
+            "",
+            f"Expected calibration error (10 bins): {cmp.ece:.3f}; mean confidence "
+            f"{_mean_confidence(cmp.reliability):.3f}, accuracy {cmp.scores.accuracy:.3f}",
+            format_reliability(cmp.reliability),
+        ]
     return "\n".join(lines)
+
+
+def _mean_confidence(bins: Sequence[ReliabilityBin]) -> float:
+    n = sum(b.count for b in bins)
+    return sum(b.confidence * b.count for b in bins if b.count) / n if n else float("nan")

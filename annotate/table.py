@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ser.common import DataError
-from ser.corpora import parse_ravdess
 
 from .arrow import (
     bool_array,
@@ -25,6 +24,7 @@ from .arrow import (
     pandas_metadata,
     text_array,
 )
+from .truth import TrueLabel, ravdess_label
 from .worker import FileResult
 
 if TYPE_CHECKING:
@@ -218,8 +218,16 @@ class RowStore:
                 self._rows.file_error[row] = file_error
         return rows
 
-    def to_arrow(self, *, compare: bool, metadata: Mapping[str, str] | None = None) -> pa.Table:
+    def to_arrow(
+        self,
+        *,
+        compare: bool | Sequence[TrueLabel | None],
+        metadata: Mapping[str, str] | None = None,
+    ) -> pa.Table:
         """The output table (see :func:`columns`) as an Arrow table, built without pandas.
+
+        ``compare`` adds the true labels: one :class:`~.truth.TrueLabel` (or ``None``) per
+        file, or ``True`` for the labels in RAVDESS file names.
 
         Strings are ``large_string``, integers ``int32``, flags ``bool``, the rest
         ``float64``, all nullable; NaN becomes null. The schema metadata says which pandas
@@ -264,25 +272,30 @@ class RowStore:
         }
         for j, c in enumerate(self.classes):
             cols[f"prob_{c}"] = real(probs[:, j])
-        if compare:
-            labels = [parse_ravdess(p) for p in paths]
+        if compare is not False:
+            of_file = (
+                [ravdess_label(p, p) for p in self.paths] if compare is True else list(compare)
+            )
+            labels = [of_file[i] for i in f]
             truth = [None if lab is None else lab.emotion for lab in labels]
             cols["true_emotion"] = text(truth)
-            actor = np.array([0 if lab is None else lab.actor for lab in labels], np.int32)
-            cols["actor"] = int32(actor, np.array([lab is None for lab in labels], bool))
+            no_actor = np.array([lab is None or lab.actor is None for lab in labels], bool)
+            actor = np.array([0 if a else lab.actor for lab, a in zip(labels, no_actor)], np.int32)
+            cols["actor"] = int32(actor, no_actor)
             cols["intensity"] = text([lab and lab.intensity for lab in labels])
             scored = np.array([t is not None and bool(predicted[k]) for k, t in enumerate(truth)])
             correct = np.array([t is not None and emotion[k] == t for k, t in enumerate(truth)])
             cols["correct"] = bool_array(correct.astype(bool), ~scored.astype(bool))
         cols["speaker"] = text([self.speakers[i] for i in f])
         cols["normalization"] = text(np.asarray([*NORM_LABELS, None], dtype=object)[norm])
-        assert list(cols) == columns(self.classes, compare=compare, channel=self.channel_column)
+        want = columns(self.classes, compare=compare is not False, channel=self.channel_column)
+        assert list(cols) == want
         table = pa.Table.from_arrays(list(cols.values()), names=list(cols))
         meta = {b"pandas": json.dumps(pandas_metadata(table)).encode()}
         meta.update({k.encode(): v.encode() for k, v in (metadata or {}).items()})
         return table.replace_schema_metadata(meta)
 
-    def to_frame(self, *, compare: bool) -> pd.DataFrame:
+    def to_frame(self, *, compare: bool | Sequence[TrueLabel | None]) -> pd.DataFrame:
         """The output table as a DataFrame with stable nullable dtypes (``string``,
         ``Int32``, ``boolean``, ``float64``) and a RangeIndex."""
         return self.to_arrow(compare=compare).to_pandas()

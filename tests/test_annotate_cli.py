@@ -250,7 +250,7 @@ def test_compare_warns_when_files_were_in_training():
         }
     )
     text = format_comparison(compare_ravdess(table, training_actors=[2, 3]))
-    assert "1 of the 2 scored files are by actors the model was trained on" in text
+    assert "1 of the 2 scored rows are by actors the model was trained on" in text
     assert "trained on" not in format_comparison(compare_ravdess(table, training_actors=[5]))
 
 
@@ -393,4 +393,5 @@ def test_help_with_h_shows_examples_and_choices():
     )
     assert proc.returncode == 0
     assert "ser-annotate ./recordings --out labels.parquet" in proc.stdout
-    assert "none|corpus|speaker" in proc.stdout and "<ravdess>" in proc.stdout
+    assert "none|corpus|speaker" in proc.stdout and "--compare" in proc.stdout
+    assert "LABELS" in proc.stdout and "crema-d" in proc.stdout

@@ -89,7 +89,11 @@ def test_compare_gives_the_same_on_arrow_and_pandas_tables():
     b = compare_ravdess(store.to_frame(compare=True), training_actors=[2])
     assert a.scores is not None and b.scores is not None
     assert a.scores.to_dict() == b.scores.to_dict()
-    assert replace(a, scores=None) == replace(b, scores=None)
+    assert replace(a, scores=None, reliability=()) == replace(b, scores=None, reliability=())
+    assert [(r.count, r.confidence) for r in a.reliability if r.count] == [
+        (r.count, r.confidence) for r in b.reliability if r.count
+    ]
+    assert a.ece is not None and 0 <= a.ece <= 1
     assert (a.n_files, a.n_unlabelled, a.n_errors, a.n_unknown_class) == (7, 2, 1, 1)
     assert a.unknown_emotions == ("surprised",) and a.n_seen_in_training == 1
     assert a.scores is not None and a.scores.n == 3 and a.scores.accuracy == pytest.approx(2 / 3)
