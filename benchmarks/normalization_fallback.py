@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ser.corpora import load_labelled
 from ser.features.config import feature_config
 from ser.features.normalize import GroupStats
 from ser.models.metrics import score
 from ser.train.augment import draw_conditions
-from ser.train.dataset import extract_dataset, list_ravdess
+from ser.train.dataset import extract_dataset, labelled_files
 from ser.train.evaluate import fold_data, group_folds
 from ser.train.fit import MLPSettings, make_estimator
 
@@ -37,11 +38,11 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=None)
     args = ap.parse_args()
     t0 = time.time()
-    files = list_ravdess(args.data)
+    files = labelled_files(load_labelled([args.data]))
     ds = extract_dataset(
         files,
         config=feature_config(),
-        conditions=lambda f: draw_conditions(0, f.actor, 2),
+        conditions=lambda f: draw_conditions(0, f.speaker, 2),
         jobs=args.jobs,
     )
     classes = sorted(set(ds.y))

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.corpora import EMOTIONS, validate_subset
+from ser.corpora import EMOTIONS, load_labelled, validate_subset
 from ser.features.config import feature_config
 from ser.features.normalize import normalize_groups
 from ser.models.metrics import score
 from ser.train.augment import Condition, draw_conditions
-from ser.train.dataset import Dataset, extract_dataset, list_ravdess
+from ser.train.dataset import Dataset, extract_dataset, labelled_files
 from ser.train.evaluate import fold_data, group_folds
 from ser.train.fit import MLPSettings, make_estimator
 
@@ -47,12 +47,12 @@ def main() -> None:
     args = ap.parse_args()
     subset = validate_subset(args.subset)
     t0 = time.time()
-    files = list_ravdess(args.data, subset=subset)
+    files = labelled_files(load_labelled([args.data], subset=subset))
     channels = list(TEST_CHANNELS.values())
     full = extract_dataset(
         files,
         config=feature_config(),
-        conditions=lambda f: [*draw_conditions(0, f.actor, N_AUG), *channels],
+        conditions=lambda f: [*draw_conditions(0, f.speaker, N_AUG), *channels],
         jobs=args.jobs,
     )
     assert full.X_aug is not None
