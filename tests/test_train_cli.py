@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -244,3 +245,66 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_no_workers(tmp_path, corpus):
     while any(_running(p) for p in family) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [p for p in family if _running(p)] == []
+
+
+def test_two_sources_with_a_labels_table_end_to_end(tmp_path, corpus, write_audio):
+    """A RAVDESS-named tree and a labels table: per-source CV, leave-one-corpus-out,
+    calibration and the features table, all from one ``ser-train`` run."""
+    import pandas as pd
+
+    rav = corpus(tmp_path / "rav")
+    table_dir = tmp_path / "mine"
+    rows = []
+    for spk in range(4):
+        for k, label in enumerate(["Sadness", "anger", "sad", "ANG", "frustrated"]):
+            rel = f"s{spk}/c{k}.wav"
+            write_audio(table_dir / rel, seconds=0.5, seed=1000 + 10 * spk + k)
+            rows.append({"path": rel, "emotion": label, "speaker": f"p{spk}"})
+    pd.DataFrame(rows).to_csv(table_dir / "labels.csv", index=False)
+    out, feats = tmp_path / "m.skops", tmp_path / "f.parquet"
+    args = ["--data", rav, "--labels", table_dir / "labels.csv", "--map", "frustrated=drop"]
+    args += ["--evaluate", "corpus", "--folds", "2", "--augment", "1", "--ensemble", "1"]
+    args += ["--hidden", "8", "--jobs", "1", "--out", out, "--features-out", feats]
+    proc = subprocess.run([*COMMAND, *map(str, args)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "ravdess: 32 files, 4 speakers" in proc.stdout
+    assert "labels: 16 files, 4 speakers" in proc.stdout  # frustrated dropped
+    assert re.search(r"Per source .*\n  ravdess +UAR .*\n  labels +UAR", proc.stdout)
+    assert "trained without labels, tested on it: UAR" in proc.stdout
+    assert "Calibration: temperature" in proc.stdout
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert set(card["training"]["sources"]) == {"ravdess", "labels"}
+    assert card["training"]["sources"]["labels"]["emotions"] == {"angry": 8, "sad": 8}
+    assert set(card["evaluation"]["by_source"]) == {"ravdess", "labels"}
+    assert set(card["leave_one_corpus_out"]["results"]) == {"ravdess", "labels"}
+    assert 0 <= card["calibration"]["cv_ece"] <= 1
+    assert "labels" in card["licence"][1] and "RAVDESS" in card["licence"][0]
+    table = pd.read_parquet(feats)
+    assert list(table.columns[:4]) == ["path", "source", "speaker", "emotion"]
+    assert len(table) == 48 and set(table["speaker"]) >= {"labels:p0", "ravdess:01"}
+    from ser.features import feature_config
+    from ser.features.extract import feature_names
+
+    assert list(table.columns[4:]) == feature_names(feature_config("default"))
+    from ser.models import load_model
+
+    model = load_model(out)
+    assert model.calibration is not None
+    assert model.meta["sources"]["labels"]["speakers"] == [f"labels:p{i}" for i in range(4)]
+
+
+def test_group_folds_put_speakers_of_every_source_in_every_fold():
+    import numpy as np
+
+    from ser.train import group_folds
+
+    groups = np.array([f"a:{i}" for i in range(8)] + [f"b:{i}" for i in range(30)], object)
+    sources = np.array(["a"] * 8 + ["b"] * 30, object)
+    masks = group_folds(groups, 4, sources)
+    for m in masks:
+        assert {"a", "b"} <= set(sources[m])
+    assert sum(int(m.sum()) for m in masks) == len(groups)  # each speaker tested once
+    # one source alone: as before, consecutive pairs dealt round-robin
+    rav = np.array([f"ravdess:{i:02d}" for i in range(1, 25)], object)
+    first = group_folds(rav, 6)[0]
+    assert rav[first].tolist() == ["ravdess:01", "ravdess:02", "ravdess:13", "ravdess:14"]

@@ -18,7 +18,7 @@ from ser.common.lazy import lazy_exports
 _EXPORTS: dict[str, str] = {
     "SavedModel": "api",
     "train_to_file": "api",
-    "write_card": "api",
+    "write_card": "card",
     "Condition": "augment",
     "apply_condition": "augment",
     "draw_conditions": "augment",
@@ -41,9 +41,10 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from .api import SavedModel, train_to_file, write_card
+    from .api import SavedModel, train_to_file
     from .augment import Condition, apply_condition, draw_conditions
     from .calibrate import CalibrationReport
+    from .card import write_card
     from .crosscorpus import CorpusResult, leave_one_corpus_out, scores_by_source
     from .dataset import Dataset, LabelledFile, extract_dataset, labelled_files
     from .evaluate import CVResult, cross_validate, fold_data, group_folds

@@ -4,25 +4,18 @@ Everything that can be wrong with the arguments (unknown emotion or choice, bad 
 more folds than actors, an output that cannot or may not be written...) is checked and raised
 as a :class:`~ser.common.errors.DataError` *before* any feature is extracted; then the model
 is trained (:func:`~.fit.train_model`), saved atomically, and its JSON card is written beside
-it (:func:`write_card`).
+it (:func:`.card.write_card`).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import logging
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from ser.common.choices import resolve_jobs
 from ser.common.errors import DataError
@@ -36,50 +29,16 @@ from ser.corpora import (
 )
 from ser.models.metrics import Scores
 
-from .crosscorpus import CorpusResult, scores_by_source
+from .card import write_card
+from .crosscorpus import CorpusResult
 from .dataset import labelled_files
 from .fit import MLPSettings, TrainResult, check_arguments, parse_hidden, train_model
 
-__all__ = [
-    "LICENCES",
-    "SavedModel",
-    "command_line",
-    "licence_of",
-    "train_to_file",
-    "write_card",
-]
+__all__ = ["SavedModel", "command_line", "train_to_file"]
 
 logger = logging.getLogger(__name__)
 
 PathArg = str | os.PathLike[str]
-
-#: What each known corpus' terms say, quoted in the card of a model trained on it. ser makes
-#: no legal claim beyond the corpora's own terms.
-LICENCES: dict[str, str] = {
-    "ravdess": (
-        "RAVDESS (Livingstone & Russo 2018, https://zenodo.org/record/1188976) is licensed "
-        "CC BY-NC-SA 4.0: non-commercial use, share-alike, attribution; a model trained on it "
-        "is distributed under the same terms."
-    ),
-    "crema-d": (
-        "CREMA-D (Cao et al. 2014, https://github.com/CheyneyComputerScience/CREMA-D) is "
-        "licensed under the Open Database License (ODbL 1.0), its contents under the "
-        "Database Contents License (DbCL 1.0): commercial use is allowed, with attribution, "
-        "and share-alike for derived databases."
-    ),
-}
-
-
-def licence_of(sources: Iterable[str]) -> list[str]:
-    """The terms of each training source, as the model card states them."""
-    return [
-        LICENCES.get(
-            src,
-            f"{src}: the terms of this labelled data, which ser does not know; the model "
-            "is bound by them",
-        )
-        for src in sources
-    ]
 
 
 @dataclass(frozen=True)
@@ -98,6 +57,7 @@ def train_to_file(
     *,
     out: PathArg,
     labels: Sequence[PathArg] = (),
+    features_out: PathArg | None = None,
     mapping: Mapping[str, str] | Sequence[str] = (),
     speaker_from: str | None = None,
     overwrite: bool = False,
@@ -136,6 +96,10 @@ def train_to_file(
     labels : sequence of paths
         Labels tables (``.csv``/``.parquet``; columns ``path``, ``emotion``, optional
         ``speaker``), each one source.
+    features_out : path ending in .parquet or .csv, optional
+        Also write the training features (clean copies): columns ``path``, ``source``,
+        ``speaker``, ``emotion``, then one named column per feature
+        (:func:`ser.features.table.features_table`). Replaced only with ``overwrite``.
     mapping : mapping or sequence of "OLD=NEW"
         Labels to read as another emotion (``"drop"`` leaves them out), before synonyms
         (:func:`ser.corpora.parse_label_map`).
@@ -203,6 +167,8 @@ def train_to_file(
     settings = MLPSettings(hidden=parse_hidden(hidden), alpha=alpha, ensemble=ensemble)
     n_jobs = resolve_jobs(jobs)
     model_path, card_path = check_out(out, overwrite=overwrite)
+    if features_out is not None:
+        _check_features_out(Path(features_out), overwrite=overwrite)
     paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
     corpus = load_labelled(
         [parse_source(os.fspath(p)) for p in paths] + [Source(p, "table") for p in labels],
@@ -237,6 +203,8 @@ def train_to_file(
 
     sha = save_model(result.model, model_path)
     write_card(result, model_path, sha256=sha, command=command)
+    if features_out is not None:
+        _write_features(result, Path(features_out), sha256=sha)
     seconds = time.perf_counter() - t0
     logger.info("wrote %s and %s in %.1f s", model_path, card_path, seconds)
     return SavedModel(model_path, card_path, sha, result, seconds)
@@ -252,6 +220,35 @@ def _check_speakers(corpus: LabelledCorpus, *, evaluate: str, tune: bool) -> Non
             "give a speaker column or --speaker-from RULE (e.g. parent, or a regular "
             "expression), or pass --evaluate none"
         )
+
+
+def _check_features_out(path: Path, *, overwrite: bool) -> None:
+    from ser.features.table import FEATURES_TABLE_SUFFIXES
+
+    if path.suffix.lower() not in FEATURES_TABLE_SUFFIXES:
+        raise DataError(f"--features-out must end in .parquet or .csv, got {str(path)!r}")
+    if not path.absolute().parent.is_dir():
+        raise DataError(f"--features-out: the folder of {str(path)!r} does not exist")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise DataError(f"{str(path)!r} already exists; --overwrite replaces it")
+
+
+def _write_features(result: TrainResult, path: Path, *, sha256: str) -> None:
+    from ser.features.table import features_table, write_features_table
+
+    ds = result.dataset
+    table = features_table(
+        ds.X,
+        result.model.features,
+        {
+            "path": ds.paths,
+            "source": ds.sources.tolist(),
+            "speaker": ds.groups.tolist(),
+            "emotion": ds.y.tolist(),
+        },
+        metadata={"ser.model_sha256": sha256, "ser.model_name": result.model.name},
+    )
+    write_features_table(table, path)
 
 
 def check_out(out: PathArg, *, overwrite: bool) -> tuple[Path, Path]:
@@ -286,98 +283,6 @@ def check_out(out: PathArg, *, overwrite: bool) -> tuple[Path, Path]:
             f"{'it' if len(existing) == 1 else 'them'}"
         )
     return path, card
-
-
-def write_card(
-    result: TrainResult, model_path: PathArg, *, sha256: str, command: str | None
-) -> Path:
-    """Write the JSON model card beside the model file (atomically) and return its path."""
-    model = result.model
-    ds = result.dataset
-    path = Path(model_path).with_suffix(".json")
-    corpus = result.info.get("corpus")
-    sources = {}
-    for src in ds.source_names:
-        m = ds.sources == src
-        emotions, counts = np.unique(ds.y[m], return_counts=True)
-        sources[src] = {
-            "path": corpus.source_paths.get(src) if corpus is not None else None,
-            "files": int(m.sum()),
-            "speakers": len(set(ds.groups[m].tolist())),
-            "emotions": {str(e): int(n) for e, n in zip(emotions, counts)},
-        }
-    card: dict[str, Any] = {
-        "name": model.name,
-        "model_file": Path(model_path).name,
-        "sha256": sha256,
-        "classes": model.classes,
-        "features": model.features.to_dict(),
-        "sample_rate": model.features.sr,
-        "normalization": model.normalization,
-        "classifier": model.meta.get("classifier"),
-        "training": {
-            "sources": sources,
-            "files": len(ds.y),
-            "speakers": model.meta.get("sources"),
-            "left_out": [list(s) for s in corpus.left_out] if corpus is not None else [],
-            "skipped": [list(s) for s in result.info.get("skipped", [])],
-            "augmented_copies_per_file": model.meta.get("augment", 0),
-            "seed": model.meta.get("seed"),
-            "command": command,
-        },
-        "evaluation": None,
-        "leave_one_corpus_out": None,
-        "calibration": None if result.calibration is None else result.calibration.to_dict(),
-        "licence": licence_of(ds.source_names),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": _versions(),
-    }
-    if result.cv:
-        card["evaluation"] = {
-            "protocol": (
-                f"{result.info['folds']}-fold cross-validation grouped by speaker (no speaker "
-                "in both training and test of a fold; every fold holds speakers of every "
-                f"source), repeated over {result.info['repeat']} seed(s); augmentation on "
-                "training folds only; normalisation statistics of test speakers from their "
-                "own unlabelled features"
-            ),
-            "headline_metric": "uar",
-            **result.cv_summary(),
-            "by_source": {
-                src: s.to_dict() for src, s in scores_by_source(ds, result.cv[0]).items()
-            },
-        }
-    if result.corpora:
-        card["leave_one_corpus_out"] = {
-            "protocol": (
-                "for each source: trained on all the other sources, tested on all of it; "
-                "rows of an emotion no other source has are left out"
-            ),
-            "results": {
-                r.source: {
-                    **r.scores.to_dict(),
-                    "trained_on_classes": r.classes,
-                    "rows_of_unseen_classes": r.n_unseen_class,
-                }
-                for r in result.corpora
-            },
-        }
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def _versions() -> dict[str, str]:
-    from ser.common.version import __version__
-
-    out = {"python": platform.python_version(), "ser": __version__}
-    for pkg in ("scikit-learn", "numpy", "scipy", "librosa", "soundfile", "soxr", "skops"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def command_line() -> str:

@@ -208,10 +208,21 @@ def train_command(
             rich_help_panel=_OUTPUT,
         ),
     ] = Path("model.skops"),
+    features_out: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="TABLE",
+            help="Also write the training features (.parquet or .csv): path, source, speaker, "
+            "emotion and one named column per feature.",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = None,
     overwrite: Annotated[
         bool,
         typer.Option(
-            "--overwrite", help="Replace FILE and its card if they exist.", rich_help_panel=_OUTPUT
+            "--overwrite",
+            help="Replace FILE, its card and the features table if they exist.",
+            rich_help_panel=_OUTPUT,
         ),
     ] = False,
     version: Annotated[
@@ -243,6 +254,7 @@ def train_command(
         "repeat": repeat,
         "evaluate": "none" if no_evaluate else evaluate.value,
         "labels": labels or [],
+        "features_out": features_out,
         "mapping": map_labels or [],
         "speaker_from": speaker_from,
         "jobs": jobs,
