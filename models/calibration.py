@@ -64,6 +64,7 @@ __all__ = [
     "evaluate_calibration",
     "fit_calibration",
     "fit_temperature",
+    "fit_temperature_blocks",
     "fit_vector_scaling",
 ]
 
@@ -167,12 +168,27 @@ def fit_temperature(P: np.ndarray, y: Sequence[object], classes: Sequence[object
 
     A bounded scalar search over ``log T`` (the NLL is smooth and, in ``1/T``, convex).
     """
+    return fit_temperature_blocks([(P, y, classes)])
+
+
+def fit_temperature_blocks(
+    blocks: Sequence[tuple[np.ndarray, Sequence[object], Sequence[object]]],
+) -> float:
+    """One ``T`` for several blocks of rows ``(P, y, classes)``, each over its own classes.
+
+    The NLL is summed over every row of every block, so a block weighs as many rows as it
+    has. Blocks let predictions of models with different class sets (leave-one-corpus-out
+    models trained without some classes) share one temperature.
+    """
     from scipy.optimize import minimize_scalar
 
-    L, t = _log_and_targets(P, y, classes)
+    parts = [_log_and_targets(P, y, classes) for P, y, classes in blocks if len(P)]
+    if not parts:
+        raise ValueError("no rows to fit a temperature on")
+    n = sum(len(t) for _, t in parts)
 
     def nll(u: float) -> float:
-        return _nll(L * math.exp(-u), t)
+        return sum(_nll(L * math.exp(-u), t) * len(t) for L, t in parts) / n
 
     res = minimize_scalar(
         nll, bounds=(math.log(T_MIN), math.log(T_MAX)), method="bounded",

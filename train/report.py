@@ -156,9 +156,9 @@ def format_calibration(result: TrainResult) -> str:
     cal = result.calibration
     assert cal is not None
     lines = [
-        f"\nCalibration: temperature {cal.map.temperature:.3f}, fitted on {cal.map.n} "
-        "out-of-fold predictions. Expected calibration error (10 bins, each fold calibrated "
-        "by a map fitted on the other folds):",
+        f"\nCalibration: temperature {cal.map.temperature:.3f}, fitted on {cal.fitted_on}.",
+        "Expected calibration error (10 bins; each fold calibrated without its speakers, "
+        "each left-out corpus without its rows):",
         f"  cross-validation: {cal.ece_raw:.3f} uncalibrated, {cal.ece:.3f} calibrated",
     ]
     for src, e in cal.by_source.items():
@@ -166,8 +166,7 @@ def format_calibration(result: TrainResult) -> str:
     for src, e in cal.corpora.items():
         lines.append(
             f"  leave-one-corpus-out, {src}: {e['uncalibrated']:.3f} uncalibrated, "
-            f"{e['calibrated']:.3f} calibrated (temperature {e['temperature']:.2f}, fitted "
-            "on the other sources)"
+            f"{e['calibrated']:.3f} calibrated (temperature {e['temperature']:.2f})"
         )
     lines.append("Reliability (cross-validation, calibrated):")
     lines.append(format_reliability(cal.reliability))
