@@ -9,6 +9,27 @@ A group smaller than :data:`MIN_GROUP_SIZE` files gives unstable statistics. It 
 in order, to the statistics of the whole run (all files being annotated, when there are at
 least :data:`MIN_GROUP_SIZE`) and then to the training statistics stored in the model; each
 row records which statistics it got.
+
+Per-speaker statistics remove the emotion itself when a speaker's files hold mostly one
+emotion (a natural-speech corpus: one caller angry throughout, another calm): standardising
+such a group centres it on that emotion. So a speaker's statistics are *shrunk* toward the
+run's (:func:`shrink`): mean and variance are a weighted mix, with weight
+``min(n / (n + SHRINK_ROWS), SHRINK_MAX_WEIGHT)`` on the speaker's own. Measured by
+``python benchmarks/normalisation.py`` (RAVDESS <-> CREMA-D, trained on one corpus and tested
+on the other, 4 classes, one MLP, UAR; test speakers' files split into groups of one or two
+emotions to simulate the skew):
+
+    ===========================  ===============  ===============  ===============
+    test groups                  balanced         two emotions     one emotion
+    ===========================  ===============  ===============  ===============
+    run statistics (corpus)      0.508 / 0.470    0.508 / 0.470    0.508 / 0.470
+    speaker, unshrunk            0.557 / 0.547    0.414 / 0.473    0.247 / 0.250
+    speaker, shrunk (k 30, 0.5)  0.554 / 0.520    0.504 / 0.486    0.465 / 0.452
+    ===========================  ===============  ===============  ===============
+
+(RAVDESS -> CREMA-D / CREMA-D -> RAVDESS). Shrinking costs at most 0.03 when speakers show
+every emotion and keeps most of the emotion when they show one or two; capping the weight at
+one half protects large skewed groups too, which a count-only shrinkage would not.
 """
 
 from __future__ import annotations
@@ -24,12 +45,19 @@ from ser.common.choices import NORMALIZATIONS, check_choice
 __all__ = [
     "MIN_GROUP_SIZE",
     "NORMALIZATIONS",
+    "SHRINK_MAX_WEIGHT",
+    "SHRINK_ROWS",
     "GroupStats",
     "RunningStats",
     "choose_stats",
     "normalize_groups",
+    "shrink",
 ]
 
+#: Shrinkage of a speaker's statistics toward the run's: the weight on the speaker's own is
+#: ``min(n / (n + SHRINK_ROWS), SHRINK_MAX_WEIGHT)`` (see the module docstring).
+SHRINK_ROWS = 30
+SHRINK_MAX_WEIGHT = 0.5
 #: Smallest group whose own mean and standard deviation are used. RAVDESS has 60 files per
 #: actor; with 10 files the standard error of a mean is about a third of a standard deviation.
 MIN_GROUP_SIZE = 10
@@ -109,6 +137,14 @@ class RunningStats:
         return GroupStats(mean, np.sqrt(var), n)
 
 
+def shrink(group: GroupStats, toward: GroupStats) -> GroupStats:
+    """``group``'s statistics shrunk toward ``toward``'s (the run's), as the module says."""
+    w = min(group.n / (group.n + SHRINK_ROWS), SHRINK_MAX_WEIGHT)
+    mean = w * group.mean + (1 - w) * toward.mean
+    var = w * group.std**2 + (1 - w) * toward.std**2
+    return GroupStats(mean, np.sqrt(var), group.n)
+
+
 def choose_stats(
     mode: str,
     group: Hashable,
@@ -116,13 +152,22 @@ def choose_stats(
     fallback: GroupStats | None,
     *,
     min_size: int = MIN_GROUP_SIZE,
+    shrunk: bool = True,
 ) -> tuple[GroupStats | None, str]:
-    """Which statistics normalise rows of ``group``, and the label saying so."""
+    """Which statistics normalise rows of ``group``, and the label saying so.
+
+    In ``speaker`` mode a group's own statistics are shrunk toward the run's (or, in a run
+    too small for its own, the training statistics ``fallback``) unless ``shrunk`` is false.
+    """
     if mode == "none":
         return None, "none"
-    if mode == "speaker" and group is not None and running.count(group) >= min_size:
-        return running.stats(group), "speaker"
     total = running.total()
+    if mode == "speaker" and group is not None and running.count(group) >= min_size:
+        own = running.stats(group)
+        if not shrunk:
+            return own, "speaker"
+        toward = total if total is not None and total.n >= min_size else fallback
+        return (own if toward is None else shrink(own, toward)), "speaker"
     if total is not None and total.n >= min_size:
         return total, "corpus"
     if fallback is None:
@@ -137,11 +182,13 @@ def normalize_groups(
     mode: str,
     fallback: GroupStats | None = None,
     min_size: int = MIN_GROUP_SIZE,
+    shrunk: bool = True,
 ) -> tuple[np.ndarray, list[str]]:
     """Normalise all rows of ``X`` at once; returns the rows and how each was normalised.
 
     ``groups`` gives each row's speaker (``None`` where unknown); it is ignored for
-    ``mode="corpus"``. See the module docstring for the fall-back order.
+    ``mode="corpus"``. See the module docstring for the fall-back order and the shrinkage
+    (``shrunk=False``: each group's own statistics, as for one group per corpus).
     """
     check_choice("normalization", mode, NORMALIZATIONS)
     X = np.asarray(X, dtype=np.float64)
@@ -155,7 +202,7 @@ def normalize_groups(
     for i, g in enumerate(groups):
         index.setdefault(g, []).append(i)
     for g, rows in index.items():
-        stats, label = choose_stats(mode, g, running, fallback, min_size=min_size)
+        stats, label = choose_stats(mode, g, running, fallback, min_size=min_size, shrunk=shrunk)
         out[rows] = X[rows] if stats is None else stats.apply(X[rows])
         for i in rows:
             how[i] = label

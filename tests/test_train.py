@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ser.common.errors import DataError
+from ser.features.normalize import GroupStats, shrink
 from ser.models import load_model
 from ser.train import Dataset, fold_data, group_folds
 from ser.train.augment import apply_condition, draw_conditions
@@ -64,9 +65,11 @@ def test_test_actors_are_normalised_with_their_own_statistics_only():
     ds = toy_dataset()
     test_mask = np.isin(ds.groups, [2, 5])
     fd = fold_data(ds, test_mask, normalization="speaker")
+    part = GroupStats.of(ds.X[test_mask])  # the test part is the "run" it is shrunk toward
     for actor in (2, 5):
-        rows = fd.X_test[fd.groups_test == actor]
-        np.testing.assert_allclose(rows.mean(0), 0, atol=1e-9)
+        mine = ds.groups == actor
+        expected = shrink(GroupStats.of(ds.X[mine]), part).apply(ds.X[mine])
+        np.testing.assert_allclose(fd.X_test[fd.groups_test == actor], expected, rtol=1e-12)
     # the test part does not depend on the training actors either
     other = Dataset(X=ds.X.copy(), y=ds.y, groups=ds.groups, paths=ds.paths, X_aug=ds.X_aug)
     other.X[~test_mask] *= -3

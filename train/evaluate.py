@@ -168,8 +168,13 @@ def fold_data(ds: Dataset, test_mask: np.ndarray, *, normalization: str) -> Fold
     X_train = np.concatenate(Xs)
     test_keys: list[Any] = [("test", g) for g in per[test_idx]]
     if normalization != "none":
-        X_train, _ = normalize_groups(X_train, norm_keys, mode="speaker", min_size=1)
-        X_test, _ = normalize_groups(ds.X[test_idx], test_keys, mode="speaker", min_size=1)
+        # per speaker: shrunk toward the part's statistics, as annotation does; per corpus:
+        # each source's own statistics
+        shrunk = normalization == "speaker"
+        X_train, _ = normalize_groups(X_train, norm_keys, mode="speaker", min_size=1, shrunk=shrunk)
+        X_test, _ = normalize_groups(
+            ds.X[test_idx], test_keys, mode="speaker", min_size=1, shrunk=shrunk
+        )
     else:
         X_test = ds.X[test_idx]
     return FoldData(
