@@ -65,7 +65,7 @@ def train_to_file(
     include_song: bool = False,
     features: str = "default",
     normalize: str = "speaker",
-    augment: int = 2,
+    augment: int = 0,
     hidden: str | Sequence[int] = (256,),
     alpha: float = 1.0,
     ensemble: int = 3,

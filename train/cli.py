@@ -135,7 +135,7 @@ def train_command(
             "gain, speed), training folds only.",
             rich_help_panel=_MODEL,
         ),
-    ] = 2,
+    ] = 0,
     hidden: Annotated[
         str,
         typer.Option(
