@@ -28,6 +28,9 @@ Every round that loses a worker retires at least one suspect, so the loop ends. 
 configured (joblib's sequential mode would add 0.1 s of import and per-task work to a
 1,440-file run): there is no crash protection then.
 
+With ``scheduler=`` the batch goes to a dask.distributed cluster instead, whose scheduler
+reruns the tasks of a dead worker by itself (:mod:`.dask_backend`).
+
 The marker folder (``ser-batch-<random>`` in the system's temporary folder) is locked by the
 run that owns it (:mod:`ser.common.ownedfiles`); a run removes the folders of runs that died.
 """
@@ -48,6 +51,8 @@ from typing import Any, TypeVar
 from ser.common.choices import resolve_jobs
 from ser.common.ownedfiles import lock_fd, remove_stale
 
+from .dask_backend import run_dask_batch
+from .dask_client import DaskScheduler
 from .worker import WorkerOptions, read_markers, run_task, set_up_worker, warm_up
 
 __all__ = [
@@ -160,6 +165,7 @@ def run_batch(
     *,
     n_jobs: int,
     on_death: Callable[[P], R],
+    scheduler: DaskScheduler | str | None = None,
 ) -> Iterator[tuple[int, R]]:
     """Yield ``(index, task(payload))`` for each ``(index, payload)`` item, as they finish.
 
@@ -174,7 +180,14 @@ def run_batch(
         Parallel workers; 1 runs in this process, in a plain loop.
     on_death : callable(payload) -> result
         The result of an item whose worker died twice (once among others, once alone).
+    scheduler : DaskScheduler or str, optional
+        Run on this dask.distributed cluster instead (a connected
+        :class:`~.dask_client.DaskScheduler`, or a scheduler's address); ``n_jobs`` is then
+        ignored: the cluster's workers decide (:func:`~.dask_backend.run_dask_batch`).
     """
+    if scheduler is not None:
+        yield from run_dask_batch(task, items, scheduler=scheduler, on_death=on_death)
+        return
     if n_jobs == 1:
         for index, payload in items:
             yield index, task(payload)
