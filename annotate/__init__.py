@@ -4,7 +4,7 @@ Find the audio files, featurise them in parallel worker processes, predict in th
 write one row per file (Parquet or CSV), and optionally compare with RAVDESS labels.
 
 >>> from ser.annotate import annotate
->>> table = annotate("recordings/", model="ravdess8", jobs=4)  # doctest: +SKIP
+>>> table = annotate("recordings/", model="ser6", jobs=4)  # doctest: +SKIP
 
 Importing this package is light (no librosa, scikit-learn, joblib or pandas): those load when
 work starts.

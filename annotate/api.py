@@ -138,7 +138,7 @@ def annotate(
         whatever their extension). With several, each row's ``path`` starts with the one it
         was found under, as given; a file reached twice is annotated once.
     model : str, path or Model, optional
-        A bundled model name (``"ravdess8"``, the default, or ``"ravdess4"``), a model file,
+        A bundled model name (``"ser6"``, the default, or ``"ser4"``), a model file,
         or a loaded :class:`~ser.models.Model`.
     jobs : int, optional
         Worker processes; default (or ``-1``) every usable core, ``-2`` all but one, and

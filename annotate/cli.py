@@ -108,8 +108,8 @@ def annotate_command(
             "--model",
             "-m",
             metavar="NAME|PATH",
-            help="Bundled model (ravdess8, ravdess4) or a model file.",
-            show_default="ravdess8",
+            help="Bundled model (ser6, ser4) or a model file.",
+            show_default="ser6",
             rich_help_panel=_MODEL,
         ),
     ] = None,
@@ -222,7 +222,7 @@ def annotate_command(
 
       ser-annotate ./interviews --speaker-from parent --out labels.csv
 
-      ser-annotate ./ravdess -m ravdess4 --compare ravdess -o ravdess.parquet
+      ser-annotate ./ravdess -m ser4 --compare ravdess -o ravdess.parquet
 
     Exit status: 0 all annotated; 1 a file or the run failed (rows are kept);
 

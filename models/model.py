@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 FORMAT = "ser-model"
 FORMAT_VERSION = 1
 #: Bundled models, by name; the first is the default of ``ser-annotate``.
-BUNDLED_MODELS: tuple[str, ...] = ("ravdess8", "ravdess4")
+BUNDLED_MODELS: tuple[str, ...] = ("ser6", "ser4")
 DEFAULT_MODEL = BUNDLED_MODELS[0]
 
 #: Types beyond skops' own defaults (scikit-learn estimators, numpy) that a ser model holds.

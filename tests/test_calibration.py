@@ -185,9 +185,13 @@ def test_a_calibration_for_other_classes_is_not_saved(tmp_path, calibrated):
 
 
 @pytest.mark.parametrize("name", BUNDLED_MODELS)
-def test_model_files_without_calibration_load_as_before(name):
+def test_model_files_without_calibration_load_as_before(name, tmp_path):
     X = _probe()
+    bundled = load_model(bundled_model_path(name), sklearn=True)
+    assert bundled.calibration is not None and bundled.calibration.temperature > 1
+    plain = tmp_path / "plain.skops"
+    save_model(dataclasses.replace(bundled, calibration=None), plain)
     for sklearn in (False, True):
-        model = load_model(bundled_model_path(name), sklearn=sklearn)
+        model = load_model(plain, sklearn=sklearn)
         assert model.calibration is None
         np.testing.assert_array_equal(model.predict_proba(X), model.estimator.predict_proba(X))

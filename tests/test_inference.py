@@ -67,7 +67,7 @@ def test_bundled_models_predict_exactly_as_scikit_learn(name):
 def test_loading_a_bundled_model_imports_neither_scikit_learn_nor_skops(imported_by):
     code = (
         "from ser.models import load_model, bundled_model_path\n"
-        "m = load_model(bundled_model_path('ravdess8'))\n"
+        "m = load_model(bundled_model_path('ser6'))\n"
         "m.predict_proba(__import__('numpy').zeros((2, m.n_features)))\n"
     )
     assert imported_by(code, ["sklearn", "skops", "scipy"]) == []
@@ -172,7 +172,7 @@ def test_a_foreign_class_is_never_built_and_the_file_is_refused(tmp_path):
         return schema
 
     path = tmp_path / "evil.skops"
-    _rewrite_schema(bundled_model_path("ravdess4"), path, smuggle)
+    _rewrite_schema(bundled_model_path("ser4"), path, smuggle)
     with pytest.raises(Unsupported, match=r"subprocess\.Popen"):
         read_model_file(path)
     with pytest.raises(ModelError, match=r"evil\.skops: .*untrusted types: subprocess\.Popen"):
@@ -180,7 +180,7 @@ def test_a_foreign_class_is_never_built_and_the_file_is_refused(tmp_path):
 
 
 def test_a_corrupt_array_falls_back_to_skops_and_its_error(tmp_path):
-    src = bundled_model_path("ravdess4")
+    src = bundled_model_path("ser4")
     path = tmp_path / "bad.skops"
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w") as zout:
         for item in zin.infolist():
@@ -204,7 +204,7 @@ def test_a_known_class_with_an_attribute_of_the_wrong_kind_is_refused(tmp_path):
         return schema
 
     path = tmp_path / "odd.skops"
-    _rewrite_schema(bundled_model_path("ravdess4"), path, replace_encoder)
+    _rewrite_schema(bundled_model_path("ser4"), path, replace_encoder)
     # the soft vote's classes no longer match its label encoder: refused by either loader
     with pytest.raises(ModelError, match=r"odd\.skops: its label encoder has no classes_"):
         read_model_file(path)
@@ -215,7 +215,7 @@ def test_a_known_class_with_an_attribute_of_the_wrong_kind_is_refused(tmp_path):
 
 def test_another_skops_protocol_is_left_to_skops(tmp_path):
     path = tmp_path / "p.skops"
-    _rewrite_schema(bundled_model_path("ravdess4"), path, lambda s: {**s, "protocol": 99})
+    _rewrite_schema(bundled_model_path("ser4"), path, lambda s: {**s, "protocol": 99})
     with pytest.raises(Unsupported, match="protocol 99"):
         read_model_file(path)
 

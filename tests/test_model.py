@@ -102,5 +102,5 @@ def test_skops_file_that_is_not_a_ser_model(tmp_path):
 def test_missing_and_unknown_models(tmp_path):
     with pytest.raises(ModelError, match="model file not found"):
         load_model(tmp_path / "none.skops")
-    with pytest.raises(ModelError, match=r"unknown model 'nonsense'.*ravdess8"):
+    with pytest.raises(ModelError, match=r"unknown model 'nonsense'.*ser6"):
         resolve_model("nonsense")

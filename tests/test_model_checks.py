@@ -28,7 +28,7 @@ from ser.models import bundled_model_path, load_model
 from ser.models import model as model_module
 from ser.models.checks import MAX_MEMBER_BYTES
 
-SRC = bundled_model_path("ravdess8")
+SRC = bundled_model_path("ser6")
 MiB = 2**20
 # structural keys of skops node states; any other key names the attribute below it
 _STRUCTURAL = {"content", "key_types", "shape", "__class__", "__module__", "__loader__"}

@@ -123,7 +123,7 @@ def test_a_file_name_that_is_not_utf8_is_annotated_and_written_escaped(tmp_path,
     write_audio(tmp_path / "c" / "plain.wav", seed=1)
     for ext in ("parquet", "csv"):
         out = tmp_path / f"t.{ext}"
-        summary = annotate_to_file(tmp_path / "c", out=out, jobs=1, model="ravdess4")
+        summary = annotate_to_file(tmp_path / "c", out=out, jobs=1, model="ser4")
         assert (summary.n_ok, summary.n_errors) == (2, 0)
         table = pd.read_parquet(out) if ext == "parquet" else pd.read_csv(out)
         assert table["path"].tolist() == ["caf\\xe9.wav", "plain.wav"]
