@@ -8,6 +8,7 @@ import pytest
 
 from ser.annotate import annotate
 from ser.features import MIN_GROUP_SIZE, process_file
+from ser.features.normalize import SHRINK_MAX_WEIGHT, SHRINK_ROWS
 from ser.models import load_model
 
 PROBS = ["prob_angry", "prob_happy", "prob_neutral", "prob_sad"]
@@ -17,7 +18,8 @@ def expected_probs(model_path, files, groups) -> np.ndarray:
     """Probabilities computed independently: numpy mean/std per group, then the model.
 
     ``groups`` names each file's statistics: "training" (the model's), "corpus" (all files
-    given), or a speaker (the files of that group).
+    given), or a speaker (the files of that group, shrunk toward all files given with weight
+    ``min(n / (n + SHRINK_ROWS), SHRINK_MAX_WEIGHT)``).
     """
     model = load_model(model_path)
     X = np.stack([process_file(f, config=model.features)[0] for f in files]).astype(np.float64)
@@ -26,9 +28,12 @@ def expected_probs(model_path, files, groups) -> np.ndarray:
         rows = [i for i, gi in enumerate(groups) if gi == g]
         if g == "training":
             mean, std = model.train_stats.mean, model.train_stats.std
+        elif g == "corpus":
+            mean, std = X.mean(axis=0), X.std(axis=0)
         else:
-            src = X if g == "corpus" else X[rows]
-            mean, std = src.mean(axis=0), src.std(axis=0)
+            w = min(len(rows) / (len(rows) + SHRINK_ROWS), SHRINK_MAX_WEIGHT)
+            mean = w * X[rows].mean(axis=0) + (1 - w) * X.mean(axis=0)
+            std = np.sqrt(w * X[rows].var(axis=0) + (1 - w) * X.var(axis=0))
         out[rows] = (X[rows] - mean) / np.where(std > 1e-6, std, 1.0)
     return model.predict_proba(out)
 
