@@ -95,13 +95,14 @@ _PRESTART: list[threading.Thread] = []
 def prestart_workers(n_jobs: int) -> bool:
     """Start the ``n_jobs`` loky workers of the coming batch now, in a background thread.
 
-    A worker takes some 0.3 s to start and import numpy, scipy.fft and the decoders (more on
-    a busy machine); ``ser-annotate`` calls this before it imports the rest of itself, loads
-    the model and walks the folders, so that this time overlaps with that. The thread runs
-    one warm-up task per worker with the same joblib settings as :func:`run_batch`, so
-    joblib then reuses these workers. Nothing is started (False) for ``n_jobs < 2`` or when
-    a joblib backend other than the default one is configured (dask and others have their
-    workers elsewhere). A failure here is only logged: the batch starts its workers itself.
+    A worker takes some 0.2 s to start and import numpy, joblib and the decoders (more on a
+    busy machine; no scipy: the features use numpy's FFT); ``ser-annotate`` calls this
+    before it imports the rest of itself, loads the model and walks the folders, so that
+    this time overlaps with that. The thread runs one warm-up task per worker with the same
+    joblib settings as :func:`run_batch`, so joblib then reuses these workers. Nothing is
+    started (False) for ``n_jobs < 2`` or when a joblib backend other than the default one
+    is configured (dask and others have their workers elsewhere). A failure here is only
+    logged: the batch starts its workers itself.
     """
     if n_jobs < 2 or _PRESTART:
         return False

@@ -33,7 +33,15 @@ import sys
 import time
 from typing import Any
 
-from _common import REPO, bench_model, describe, machine, write_results
+from _common import (
+    REPO,
+    bench_model,
+    default_data_dir,
+    describe,
+    machine,
+    ravdess_files,
+    write_results,
+)
 
 HEAVY = ("numpy", "scipy", "librosa", "sklearn", "pandas", "joblib", "soundfile", "skops")
 
@@ -69,6 +77,26 @@ print(json.dumps({"import_s": t1 - t0 - deps, "deps_s": deps, "load_s": t2 - t1,
 """
 
 
+WORKER_PROBE = r"""
+import json, os, sys, time
+t0 = time.perf_counter()
+import joblib.externals.loky.backend.popen_loky_posix  # a loky worker's entry module
+from ser.batch.worker import warm_up
+warm_up(os.getpid())  # its own pid as owner: no parent watchdog here
+from ser.annotate.worker import extract_file
+from ser.features import feature_config
+cfg = feature_config("default")
+t1 = time.perf_counter()
+assert extract_file((0, sys.argv[1]), cfg).status == "ok"
+t2 = time.perf_counter()
+assert extract_file((1, sys.argv[2]), cfg).status == "ok"
+t3 = time.perf_counter()
+scipy = any(m.split(".")[0] == "scipy" for m in sys.modules)
+print(json.dumps({"import_s": t1 - t0, "first_file_s": t2 - t1, "second_file_s": t3 - t2,
+                  "total_s": t2 - t0, "scipy": scipy}))
+"""
+
+
 def _wall(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
@@ -93,6 +121,8 @@ def main() -> int:
 
     bare, help_, help_probe = [], [], []
     runs: dict[str, list[dict[str, Any]]] = {"numpy": [], "sklearn": []}
+    worker: list[dict[str, Any]] = []
+    two = ravdess_files(default_data_dir(), 2) if os.path.isdir(default_data_dir()) else []
     heavy: list[str] = []
     _wall([py, "-m", "ser.annotate", "--help"])  # warm the page cache and __pycache__
     for _ in range(args.repeats):  # interleaved, so that load changes hit all alike
@@ -113,6 +143,12 @@ def main() -> int:
                 print(proc.stderr[-2000:], file=sys.stderr)
                 raise SystemExit("loading the model failed")
             runs[mode].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        if len(two) == 2:
+            w, proc = _wall([py, "-c", WORKER_PROBE, *two])
+            if proc.returncode != 0:
+                print(proc.stderr[-2000:], file=sys.stderr)
+                raise SystemExit("the worker probe failed")
+            worker.append({**json.loads(proc.stdout.strip().splitlines()[-1]), "wall_s": w})
 
     def col(mode: str, key: str) -> dict[str, float]:
         return _stats([r[key] for r in runs[mode]])
@@ -130,6 +166,10 @@ def main() -> int:
         "sklearn_load_model_after_imports_s": col("sklearn", "load_s"),
         "sklearn_import_load_predict_s": col("sklearn", "total_s"),
     }
+    if worker:
+        for key in ("import_s", "first_file_s", "second_file_s", "total_s", "wall_s"):
+            res[f"worker_{key}"] = _stats([r[key] for r in worker])
+        res["worker_imported_scipy"] = any(r["scipy"] for r in worker)
     h, ld = res["help_s"]["median"], res["import_load_predict_s"]["median"]
     print(f"python -c pass                 : {res['python_c_pass_s']['median']:.3f} s")
     print(f"ser-annotate --help            : {h:.3f} s (min {res['help_s']['min']:.3f}); "
@@ -146,6 +186,14 @@ def main() -> int:
           f"{res['sklearn_import_load_predict_s']['median']:.3f} s in all, of which importing "
           f"skops + scikit-learn {res['sklearn_import_skops_sklearn_s']['median']:.3f} s and the "
           f"load itself {res['sklearn_load_model_after_imports_s']['median']:.3f} s")  # fmt: skip
+    if worker:
+        print(f"a worker, fresh process to first file featurised: "
+              f"{res['worker_total_s']['median']:.3f} s (imports and warm-up "
+              f"{res['worker_import_s']['median']:.3f} s, first file "
+              f"{res['worker_first_file_s']['median']:.3f} s, a second file "
+              f"{res['worker_second_file_s']['median']:.3f} s); process wall "
+              f"{res['worker_wall_s']['median']:.3f} s; scipy imported: "
+              f"{'yes' if res['worker_imported_scipy'] else 'no'}")  # fmt: skip
     path = write_results("startup", {
         "machine": m,
         "model": model,
