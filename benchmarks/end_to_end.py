@@ -21,7 +21,7 @@ time goes, from the parts the run times itself (``RunSummary.timings``: model lo
 prediction, table writing, and the extraction or the wait for the workers). With
 ``--files N`` a temporary folder of symbolic links to N stratified files stands in for the
 corpus. Writes
-``benchmarks/results/end_to_end.json``; uses the bundled ``ravdess8`` model when present, else
+``benchmarks/results/end_to_end.json``; uses the bundled default model when present, else
 a throwaway model of the same input width (see ``_common.bench_model``).
 """
 

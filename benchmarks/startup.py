@@ -17,7 +17,7 @@ are reported, with min and max.
   (``load_model(path, sklearn=True)``: skops and scikit-learn imports, timed apart, then the
   load), which is what loading cost before the numpy path.
 
-The model is ``models/bundled/ravdess8.skops`` when present, else the throwaway model of
+The model is the bundled default model when present, else the throwaway model of
 ``_common.bench_model`` (same estimator kind and input width). Writes
 ``benchmarks/results/startup.json``.
 """
