@@ -68,3 +68,13 @@ def test_annotate_and_train_never_import_each_other(package, path):
     names = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
     names += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert not [n for n in names if n == other or n.startswith(other + ".")]
+
+
+def test_every_emotion_has_its_own_colour_and_a_label_of_a_users_corpus_a_stable_one():
+    from ser.common.palette import EMOTION_COLOURS, ERROR_COLOUR, colour_of
+    from ser.corpora.emotions import EMOTIONS
+
+    assert set(EMOTION_COLOURS) == set(EMOTIONS)
+    assert len(set(EMOTION_COLOURS.values()) | {ERROR_COLOUR}) == len(EMOTIONS) + 1
+    assert colour_of("frustrated") == colour_of("frustrated")
+    assert colour_of(None) == ERROR_COLOUR
