@@ -16,6 +16,7 @@ from .errors import DataError
 
 __all__ = [
     "CHANNEL_MODES",
+    "CLASSIFIERS",
     "COMPARISONS",
     "EVALUATIONS",
     "EXPORT_FORMATS",
@@ -48,6 +49,11 @@ CHANNEL_MODES: tuple[str, ...] = ("mix", "each")
 #: What ``ser-export`` writes: a Praat TextGrid, an ELAN EAF file, an Audacity label track or
 #: WebVTT subtitles (:mod:`ser.annotate.export`).
 EXPORT_FORMATS: tuple[str, ...] = ("textgrid", "eaf", "audacity", "vtt")
+#: Classifiers ``ser-train --compare-classifiers`` runs through the same speaker-grouped folds
+#: (:mod:`ser.train.classifiers`): k-nearest neighbours, an RBF support-vector machine, a
+#: decision tree, a random forest and ser's own MLP (the default, and what ``ser-train`` saves
+#: unless ``--classifier`` says otherwise). Each behind the MLP's standard scaler.
+CLASSIFIERS: tuple[str, ...] = ("knn", "svm", "tree", "forest", "mlp")
 
 
 def check_choice(option: str, value: str, choices: tuple[str, ...]) -> str:

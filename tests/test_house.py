@@ -18,6 +18,7 @@ PACKAGES = {  # folder -> import name
     "features": "ser.features",
     "corpora": "ser.corpora",
     "batch": "ser.batch",
+    "report": "ser.report",
 }
 
 

@@ -5,7 +5,8 @@ saves the model and writes its card. Underneath: parallel feature extraction of 
 :func:`ser.corpora.load_labelled` finds (:mod:`.dataset`), augmentation (:mod:`.augment`),
 the classifier (:mod:`.estimator`), speaker-independent cross-validation (:mod:`.evaluate`),
 per-source and leave-one-corpus-out evaluation (:mod:`.crosscorpus`), calibration
-(:mod:`.calibrate`), fitting (:mod:`.fit`); the ``ser-train`` command is :mod:`.cli`.
+(:mod:`.calibrate`), fitting (:mod:`.fit`), the baseline classifiers (:mod:`.classifiers`) and
+their comparison on the same folds (:mod:`.compare`); the ``ser-train`` command is :mod:`.cli`.
 Names load on first use (PEP 562), so ``ser-train -h`` imports no numpy.
 """
 
@@ -27,6 +28,9 @@ _EXPORTS: dict[str, str] = {
     "extract_dataset": "dataset",
     "labelled_files": "dataset",
     "CalibrationReport": "calibrate",
+    "ClassifierRun": "compare",
+    "compare_classifiers": "compare",
+    "make_classifier": "classifiers",
     "CorpusResult": "crosscorpus",
     "leave_one_corpus_out": "crosscorpus",
     "scores_by_source": "crosscorpus",
@@ -45,6 +49,8 @@ if TYPE_CHECKING:
     from .augment import Condition, apply_condition, draw_conditions
     from .calibrate import CalibrationReport
     from .card import write_card
+    from .classifiers import make_classifier
+    from .compare import ClassifierRun, compare_classifiers
     from .crosscorpus import CorpusResult, leave_one_corpus_out, scores_by_source
     from .dataset import Dataset, LabelledFile, extract_dataset, labelled_files
     from .evaluate import CVResult, cross_validate, fold_data, group_folds
@@ -55,6 +61,7 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 __all__ = [
     "CVResult",
     "CalibrationReport",
+    "ClassifierRun",
     "Condition",
     "CorpusResult",
     "Dataset",
@@ -63,6 +70,7 @@ __all__ = [
     "SavedModel",
     "TrainResult",
     "apply_condition",
+    "compare_classifiers",
     "cross_validate",
     "draw_conditions",
     "extract_dataset",
@@ -70,6 +78,7 @@ __all__ = [
     "group_folds",
     "labelled_files",
     "leave_one_corpus_out",
+    "make_classifier",
     "make_estimator",
     "scores_by_source",
     "train_model",

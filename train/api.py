@@ -30,6 +30,8 @@ from ser.corpora import (
 from ser.models.metrics import Scores
 
 from .card import write_card
+from .classifiers import check_saveable, parse_classifiers
+from .compare import ClassifierRun
 from .crosscorpus import CorpusResult
 from .dataset import labelled_files
 from .fit import MLPSettings, TrainResult, check_arguments, parse_hidden, train_model
@@ -50,6 +52,7 @@ class SavedModel:
     sha256: str  # of the model file
     result: TrainResult  # the model, the cross-validation results, the dataset
     seconds: float
+    report_path: Path | None = None  # the HTML report, when one was asked for
 
 
 def train_to_file(
@@ -73,6 +76,9 @@ def train_to_file(
     folds: int = 6,
     repeat: int = 1,
     evaluate: str = "cv",
+    classifier: str = "mlp",
+    compare_classifiers: str | Sequence[str] = (),
+    report: PathArg | None = None,
     jobs: int | None = None,
     seed: int = 0,
     command: str | None = None,
@@ -80,6 +86,7 @@ def train_to_file(
     on_progress: Callable[[int, int], None] | None = None,
     on_fold: Callable[[int, int, Scores], None] | None = None,
     on_corpus: Callable[[CorpusResult], None] | None = None,
+    on_compared: Callable[[ClassifierRun], None] | None = None,
 ) -> SavedModel:
     """Train a model on labelled corpora, save it to ``out`` with its card.
 
@@ -132,6 +139,15 @@ def train_to_file(
     evaluate : {"cv", "corpus", "none"}
         Cross-validation (which also fits the calibration map); that and
         leave-one-corpus-out; or the final fit only.
+    classifier : {"mlp", "knn"}
+        The saved model's classifier (:mod:`.classifiers`); the MLP options (``hidden``,
+        ``alpha``, ``ensemble``, ``tune``) apply to ``mlp`` only.
+    compare_classifiers : str or sequence of str
+        Also cross-validate these classifiers (``"knn,svm,tree,forest,mlp"`` or ``"all"``)
+        with the same folds and features (:mod:`.compare`); the saved model is unchanged.
+    report : path ending in .html, optional
+        Also write an HTML report of the run (:func:`ser.report.training_report`);
+        checked before any work, replaced only with ``overwrite``.
     jobs : int, optional
         Feature-extraction workers; ``None`` or ``-1`` every usable core, capped at them
         (:func:`~ser.common.choices.resolve_jobs`).
@@ -147,6 +163,8 @@ def train_to_file(
         Called after each cross-validation fold.
     on_corpus : callable(CorpusResult), optional
         Called after each leave-one-corpus-out split.
+    on_compared : callable(ClassifierRun), optional
+        Called after each classifier of ``compare_classifiers``.
 
     Returns
     -------
@@ -165,10 +183,19 @@ def train_to_file(
         features=features, normalization=normalize, folds=folds, repeat=repeat, augment=augment
     )
     settings = MLPSettings(hidden=parse_hidden(hidden), alpha=alpha, ensemble=ensemble)
+    check_saveable(classifier)
+    compared = parse_classifiers(compare_classifiers) if compare_classifiers else ()
     n_jobs = resolve_jobs(jobs)
     model_path, card_path = check_out(out, overwrite=overwrite)
     if features_out is not None:
         _check_features_out(Path(features_out), overwrite=overwrite)
+    report_path = None
+    if report is not None:
+        from ser.report import check_report_path
+
+        report_path = check_report_path(report, overwrite=overwrite)
+        if report_path.absolute() in (model_path.absolute(), card_path.absolute()):
+            raise DataError(f"--report {str(report_path)!r} is the model file or its card")
     paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
     corpus = load_labelled(
         [parse_source(os.fspath(p)) for p in paths] + [Source(p, "table") for p in labels],
@@ -194,11 +221,15 @@ def train_to_file(
         evaluate=evaluate,
         tune=tune,
         name=model_path.stem,
+        classifier=classifier,
+        compare=compared,
         on_progress=on_progress,
         on_fold=on_fold,
         on_corpus=on_corpus,
+        on_compared=on_compared,
     )
     result.info["corpus"] = corpus
+    result.info["command"] = command
     from ser.models.model import save_model
 
     sha = save_model(result.model, model_path)
@@ -207,7 +238,12 @@ def train_to_file(
         _write_features(result, Path(features_out), sha256=sha)
     seconds = time.perf_counter() - t0
     logger.info("wrote %s and %s in %.1f s", model_path, card_path, seconds)
-    return SavedModel(model_path, card_path, sha, result, seconds)
+    saved = SavedModel(model_path, card_path, sha, result, seconds, report_path)
+    if report_path is not None:
+        from ser.report import training_report
+
+        training_report(saved, report_path)
+    return saved
 
 
 def _check_speakers(corpus: LabelledCorpus, *, evaluate: str, tune: bool) -> None:

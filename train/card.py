@@ -127,6 +127,15 @@ def write_card(
                 for r in result.corpora
             },
         }
+    if result.comparison:
+        card["classifier_comparison"] = {
+            "protocol": (
+                "each classifier cross-validated with the same speaker-grouped folds, seeds and "
+                "features, behind the same standard scaler; scikit-learn defaults, untuned; "
+                "times are wall clock on the training machine"
+            ),
+            "results": {r.name: r.summary() for r in result.comparison},
+        }
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)

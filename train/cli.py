@@ -19,7 +19,13 @@ from typing import Annotated, Any
 
 import typer
 
-from ser.common.choices import EVALUATIONS, FEATURE_SET_NAMES, NORMALIZATIONS, choice_enum
+from ser.common.choices import (
+    CLASSIFIERS,
+    EVALUATIONS,
+    FEATURE_SET_NAMES,
+    NORMALIZATIONS,
+    choice_enum,
+)
 from ser.common.console import (
     HELP_OPTIONS,
     echo_error,
@@ -28,6 +34,8 @@ from ser.common.console import (
     sigterm_interrupts,
     version_callback,
 )
+
+from .progress import ProgressBar
 
 __all__ = ["app", "main"]
 
@@ -38,6 +46,7 @@ app = typer.Typer(name=PROG, add_completion=False, context_settings=HELP_OPTIONS
 FeatureSet = choice_enum("FeatureSet", FEATURE_SET_NAMES)
 Normalization = choice_enum("Normalization", NORMALIZATIONS)
 Evaluation = choice_enum("Evaluation", EVALUATIONS)
+Classifier = choice_enum("Classifier", CLASSIFIERS)
 
 _DATA, _MODEL, _RUN, _OUTPUT = "Data", "Model", "Run", "Output"
 
@@ -56,6 +65,9 @@ Examples:
       two corpora; also train on one, test on the other
   ser-train --labels calls/labels.csv --map frustrated=angry -o calls.skops
       your own labelled clips (columns path, emotion, speaker)
+  ser-train --data ravdess --compare-classifiers all --report run.html
+      also cross-validate knn, svm, tree, forest and mlp on the same folds;
+      an HTML report with the figures (the saved model stays the MLP)
 
 Exit status: 0 saved; 1 failed after training started; 2 bad option or data,
 nothing done; 130 interrupted (Ctrl-C or SIGTERM)."""
@@ -149,6 +161,15 @@ def train_command(
         int,
         typer.Option(min=1, help="MLPs with different seeds, averaged.", rich_help_panel=_MODEL),
     ] = 3,
+    classifier: Annotated[
+        Classifier,  # type: ignore[valid-type]
+        typer.Option(
+            help="The saved model's classifier: ser's MLP, or the k-nearest-neighbours "
+            "baseline (svm, tree and forest can be compared but not saved: ser's model loader "
+            "does not trust their types). The MLP options apply to mlp only.",
+            rich_help_panel=_MODEL,
+        ),
+    ] = "mlp",  # type: ignore[assignment]
     tune: Annotated[
         bool,
         typer.Option(
@@ -179,6 +200,16 @@ def train_command(
             rich_help_panel=_RUN,
         ),
     ] = "cv",  # type: ignore[assignment]
+    compare_classifiers: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAMES",
+            help="Also cross-validate these classifiers on the same speaker-grouped folds and "
+            "features, and print a table (UAR, accuracy, macro-F1, fit time): knn, svm, tree, "
+            "forest, mlp, comma-separated, or all.",
+            rich_help_panel=_RUN,
+        ),
+    ] = None,
     no_evaluate: Annotated[
         bool, typer.Option("--no-evaluate", help="Same as --evaluate none.", hidden=True)
     ] = False,
@@ -217,11 +248,21 @@ def train_command(
             rich_help_panel=_OUTPUT,
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="REPORT.html",
+            help="Also write a self-contained HTML report: cross-validation and "
+            "leave-one-corpus-out confusion matrices, recall, calibration, every fold, and "
+            "the classifier comparison.",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = None,
     overwrite: Annotated[
         bool,
         typer.Option(
             "--overwrite",
-            help="Replace FILE, its card and the features table if they exist.",
+            help="Replace FILE, its card, the features table and the report if they exist.",
             rich_help_panel=_OUTPUT,
         ),
     ] = False,
@@ -253,6 +294,9 @@ def train_command(
         "folds": folds,
         "repeat": repeat,
         "evaluate": "none" if no_evaluate else evaluate.value,
+        "classifier": classifier.value,
+        "compare_classifiers": compare_classifiers or (),
+        "report": report,
         "labels": labels or [],
         "features_out": features_out,
         "mapping": map_labels or [],
@@ -267,7 +311,7 @@ def train_command(
     if not data_dirs and not labels:
         data_dirs = [Path(os.environ.get("SER_DATA_DIR") or ".")]
     level = logging.ERROR if quiet else logging.WARNING
-    bar = _ProgressBar(enabled=not quiet and sys.stderr.isatty())
+    bar = ProgressBar(enabled=not quiet and sys.stderr.isatty())
     before = _stamp(out)
     try:
         with log_to_stderr(level), sigterm_interrupts():
@@ -283,7 +327,7 @@ def train_command(
     raise typer.Exit(code)
 
 
-def _train(data: list[Path], out: Path, options: dict[str, Any], bar: _ProgressBar) -> int:
+def _train(data: list[Path], out: Path, options: dict[str, Any], bar: ProgressBar) -> int:
     """Run :func:`~ser.train.train_to_file` and print as it goes; returns the exit status."""
     from ser.common.errors import SerError
 
@@ -303,6 +347,9 @@ def _train(data: list[Path], out: Path, options: dict[str, Any], bar: _ProgressB
     def on_corpus(res: Any) -> None:
         typer.echo(report.format_corpus(res))
 
+    def on_compared(run: Any) -> None:
+        typer.echo(report.format_compared(run))
+
     sources: list[Any] = [None]
 
     def on_sources(corpus: Any) -> None:
@@ -319,6 +366,7 @@ def _train(data: list[Path], out: Path, options: dict[str, Any], bar: _ProgressB
             on_fold=on_fold,
             on_corpus=on_corpus,
             on_sources=on_sources,
+            on_compared=on_compared,
             **options,
         )
     except (SerError, OSError) as exc:
@@ -332,9 +380,19 @@ def _train(data: list[Path], out: Path, options: dict[str, Any], bar: _ProgressB
         typer.echo(report.format_corpora(saved.result))
     if saved.result.calibration is not None:
         typer.echo(report.format_calibration(saved.result))
+    if saved.result.comparison:
+        from .compare import format_comparison
+
+        typer.echo(
+            format_comparison(
+                saved.result.comparison, folds=options["folds"], repeat=options["repeat"]
+            )
+        )
     if options["tune"]:
         typer.echo(report.format_tuned(saved.result))
     typer.echo(report.format_saved(saved))
+    if saved.report_path is not None:
+        typer.echo(f"Report: {saved.report_path}")
     return 0
 
 
@@ -345,39 +403,6 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_ino, st.st_mtime_ns
-
-
-class _ProgressBar:
-    """Rich progress bar on stderr; also remembers that work started (exit 1, not 2)."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-        self.started = False
-        self._bar: Any = None
-        self._task: Any = None
-
-    def update(self, done: int, total: int) -> None:
-        if not self.started and self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-            self._bar = Progress(
-                "features",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self._task = self._bar.add_task("features", total=total)
-            self._bar.start()
-        self.started = True
-        if self._bar is not None:
-            self._bar.update(self._task, completed=done, total=total)
-
-    def stop(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
 
 
 def main() -> None:

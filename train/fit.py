@@ -30,6 +30,8 @@ from ser.models.model import Model
 
 from .augment import draw_conditions
 from .calibrate import CalibrationReport, calibrate_from_cv
+from .classifiers import check_saveable, classifier_params, make_classifier, parse_classifiers
+from .compare import ClassifierRun, FitTimer, compare_classifiers
 from .crosscorpus import CorpusResult, leave_one_corpus_out
 from .dataset import Dataset, LabelledFile, extract_dataset
 from .estimator import TUNE_GRID, MLPSettings, check_count, make_estimator, parse_hidden
@@ -67,6 +69,7 @@ class TrainResult:
     info: dict[str, Any] = field(default_factory=dict)
     corpora: list[CorpusResult] = field(default_factory=list)  # leave-one-corpus-out
     calibration: CalibrationReport | None = None
+    comparison: list[ClassifierRun] = field(default_factory=list)  # --compare-classifiers
 
     def cv_summary(self) -> dict[str, Any]:
         """Mean and standard deviation over folds, and over seeds when repeated."""
@@ -101,9 +104,12 @@ def train_model(
     evaluate: str = "cv",
     tune: bool = False,
     name: str | None = None,
+    classifier: str = "mlp",
+    compare: Sequence[str] = (),
     on_progress: Callable[[int, int], None] | None = None,
     on_fold: Callable[[int, int, Scores], None] | None = None,
     on_corpus: Callable[[CorpusResult], None] | None = None,
+    on_compared: Callable[[ClassifierRun], None] | None = None,
 ) -> TrainResult:
     r"""Extract features, cross-validate by speaker, calibrate, then fit on all data.
 
@@ -137,12 +143,20 @@ def train_model(
         speaker-grouped CV (inner folds over the training speakers of each outer fold); the
         final model uses the candidate that wins a CV over all speakers. The ensemble size
         of ``settings`` applies to the chosen candidate.
+    classifier : {"mlp", "knn"}
+        The classifier of the saved model (:mod:`.classifiers`), cross-validated and
+        calibrated as the MLP is; ``settings`` and ``tune`` apply to the MLP only.
+    compare : sequence of {"knn", "svm", "tree", "forest", "mlp"}
+        Also cross-validate these classifiers with the same folds, seeds and features
+        (:func:`.compare.compare_classifiers`); the saved classifier's run is the plain CV's.
     on_progress : callable(done, total), optional
         Called with ``done=0`` when the checks passed and extraction starts, then as it
         advances.
     on_fold : callable(seed_index, fold_index, scores), optional
     on_corpus : callable(CorpusResult), optional
         After each leave-one-corpus-out split.
+    on_compared : callable(ClassifierRun), optional
+        After each classifier of ``compare``.
 
     Raises
     ------
@@ -156,6 +170,13 @@ def train_model(
     check_choice("--evaluate", evaluate, EVALUATIONS)
     n_jobs = resolve_jobs(jobs)
     settings = settings or MLPSettings()
+    check_saveable(classifier)
+    compare = parse_classifiers(compare) if compare else ()
+    if tune and classifier != "mlp":
+        raise DataError(
+            f"--tune chooses the MLP's hyperparameters; it does not apply to --classifier "
+            f"{classifier}"
+        )
     config = feature_config(features)
     _check_emotions(files)
     n_sources = len({f.source for f in files})
@@ -165,7 +186,7 @@ def train_model(
             "or --labels once per corpus"
         )
     cross = evaluate != "none"
-    if cross or tune:
+    if cross or tune or compare:
         check_folds(
             [f.speaker for f in files], folds, nested=tune and cross, where="in the training data"
         )
@@ -189,11 +210,17 @@ def train_model(
     n_fits = [0]
 
     def build(st: MLPSettings, s: int) -> Any:  # each MLP is fitted once: count them
+        if classifier != "mlp":
+            return make_classifier(classifier, s)
         n_fits[0] += st.ensemble
         return make_estimator(st, s)
 
     grid = [replace(g, ensemble=settings.ensemble) for g in TUNE_GRID] if tune else [settings]
-    outer = [lambda s, st=st: build(st, s) for st in grid]
+    outer: list[Callable[[int], Any]] = [lambda s, st=st: build(st, s) for st in grid]
+    # the saved classifier's plain CV is its run in the comparison: timed, not fitted twice
+    timer = FitTimer(outer[0]) if classifier in compare and not tune else None
+    if timer is not None:
+        outer = [timer]
     inner = [lambda s, st=st: build(replace(st, ensemble=1), s) for st in grid]
 
     from sklearn.exceptions import ConvergenceWarning
@@ -218,6 +245,34 @@ def train_model(
                     select_with=inner,
                     on_fold=fold_cb,
                 )
+            )
+        comparison: list[ClassifierRun] = []
+        if compare:
+            reuse = {}
+            if timer is not None and cv:
+                reuse[classifier] = ClassifierRun(
+                    classifier,
+                    cv,
+                    ds.y,
+                    timer.fit_seconds,
+                    timer.predict_seconds,
+                    timer.n_predicted,
+                    params=classifier_params(classifier, settings),
+                )
+            if "mlp" in compare and "mlp" not in reuse:
+                n_fits[0] += settings.ensemble * folds * repeat
+            comparison = compare_classifiers(
+                ds,
+                compare,
+                classes=classes,
+                n_folds=folds,
+                normalization=normalization,
+                settings=settings,
+                seed=seed,
+                repeat=repeat,
+                saved=classifier,
+                reuse=reuse,
+                on_classifier=on_compared,
             )
         if tune:
             best, _ = select_candidate(
@@ -265,7 +320,7 @@ def train_model(
             },
             "augment": augment,
             "seed": seed,
-            "classifier": settings.to_dict(),
+            "classifier": classifier_params(classifier, settings),
             "tuned": tune,
         },
     )
@@ -275,6 +330,7 @@ def train_model(
         dataset=ds,
         corpora=corpora,
         calibration=calibration,
+        comparison=comparison,
         info={
             "skipped": ds.skipped,
             "folds": folds,

@@ -12,11 +12,13 @@ if TYPE_CHECKING:
     from ser.models.metrics import Scores
 
     from .api import SavedModel
+    from .compare import ClassifierRun
     from .crosscorpus import CorpusResult
     from .fit import TrainResult
 
 __all__ = [
     "format_calibration",
+    "format_compared",
     "format_corpora",
     "format_corpus",
     "format_evaluation",
@@ -135,6 +137,19 @@ def format_corpus(res: CorpusResult) -> str:
         else ""
     )
     return f"  trained without {res.source}, tested on it: {format_scores(res.scores)}{unseen}"
+
+
+def format_compared(run: ClassifierRun) -> str:
+    """One classifier of ``--compare-classifiers``, as its cross-validation finishes."""
+    if run.error is not None:
+        return f"  compared {run.name:6s}: failed: {run.error}"
+    s = run.summary()
+    return (
+        f"  compared {run.name:6s}: UAR {s['uar']['mean_over_folds']:.3f} ± "
+        f"{s['uar']['std_over_folds']:.3f} over folds  accuracy "
+        f"{s['accuracy']['mean_over_folds']:.3f}  macro-F1 {s['macro_f1']['mean_over_folds']:.3f}"
+        f"  (fit {s['fit_seconds_per_fold']:.2f} s per fold)"
+    )
 
 
 def format_corpora(result: TrainResult) -> str:
