@@ -15,14 +15,12 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
-
-import numpy as np
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from ser.audio.segments import SegmentOptions
-from ser.batch import worker_count
+from ser.batch import scheduler_session, worker_count
 from ser.common import DataError, ModelError
 from ser.common.choices import NORMALIZATIONS, check_choice, resolve_jobs
 from ser.common.version import __version__
@@ -32,12 +30,14 @@ from ser.features import feature_names
 from ser.models import BUNDLED_MODELS, DEFAULT_MODEL, Model, bundled_model_path, resolve_model
 from ser.models.model import sha256_file
 
-from .compare import Comparison, compare_labels
-from .execute import execute
+from .compare import compare_labels
+from .execute import execute, execute_to_file
+from .features_io import check_features_out, execute_from_features, open_features_source
 from .output import OutputTarget
 from .speakers import SPEAKER_FROM_DEFAULT, intern_speakers, speaker_function
+from .summary import Progress, RunSummary
 from .table import NORM_LABELS
-from .truth import TrueLabel, make_labeller, training_actors
+from .truth import Labeller, TrueLabel, make_labeller, training_actors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,53 +47,6 @@ __all__ = ["Progress", "RunSummary", "annotate", "annotate_to_file"]
 logger = logging.getLogger(__name__)
 
 PathArg = str | os.PathLike[str]
-
-
-class Progress(Protocol):
-    """What the library reports while it works (the CLI draws a progress bar with it)."""
-
-    def start(self, total: int) -> None:
-        """Called once, when the checks passed and ``total`` files are about to be processed."""
-
-    def advance(self, n: int = 1, seconds: float = 0.0) -> None:
-        """Called as work is done: ``n`` files completed, ``seconds`` of audio processed
-        (a piece of a long recording advances the seconds alone)."""
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What :func:`annotate_to_file` did.
-
-    ``left_out`` describes the entries the walk did not take (other extensions, ``--glob``,
-    not regular files, hidden), ``n_left_out`` counts them. ``normalized`` counts the rows by
-    the statistics that normalised them (``speaker``, ``corpus``, ``training``, ``none``).
-    ``timings`` gives the seconds this process spent on each part of the run:
-    ``model_load``, ``walk``, ``predict`` (including normalisation), ``write``, and
-    ``extract`` (the rest of the batch: waiting for the workers, or the extraction itself
-    with one job); the benchmarks read it. ``n_rows`` counts the table's rows (one per file,
-    or one per segment), ``n_unlabelled`` the segments of readable files that got no
-    prediction (silent or too short); ``first_errors`` the path and reason of the first
-    five files that failed, in walk order.
-    """
-
-    out: str
-    n_files: int
-    n_ok: int
-    n_errors: int
-    seconds: float
-    normalization: str
-    comparison: Comparison | None
-    n_left_out: int = 0
-    left_out: str = ""
-    normalized: dict[str, int] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    n_rows: int = 0
-    n_unlabelled: int = 0
-    first_errors: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def files_per_s(self) -> float:
-        return self.n_files / self.seconds if self.seconds > 0 else float("nan")
 
 
 @dataclass(frozen=True)
@@ -111,6 +64,13 @@ class Plan:
     timings: dict[str, float]
     segment: SegmentOptions
     jobs: int | None
+    # the walk, streamed by annotate_to_file (files, speakers and truth are empty then)
+    paths: list[str] = field(default_factory=list)
+    pattern: str | None = None
+    speaker_of: Callable[[str, str], str | None] | None = None
+    labeller: Labeller | None = None
+    # a connected dask.distributed cluster (ser.batch.DaskScheduler) that runs the batches
+    scheduler: Any = None
 
 
 def annotate(
@@ -127,6 +87,7 @@ def annotate(
     max_segment: float = SegmentOptions.max_segment,
     window: float = SegmentOptions.window,
     hop: float = SegmentOptions.hop,
+    scheduler: str | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Predict the emotion of every audio file under ``paths``; one row per file.
@@ -154,6 +115,12 @@ def annotate(
         Feature normalisation; default: what the model was trained with.
     speaker_from : {"auto", "parent"} or str
         Speaker of each file (see :func:`~ser.annotate.speakers.speaker_function`).
+    scheduler : str, optional
+        The address of a running ``dask.distributed`` scheduler (``pip install
+        'ser[dask]'``): its workers extract the features instead of local processes, and
+        ``jobs`` is ignored. The workers read the files themselves, so every path must be
+        reachable from them at the same (absolute) place: a shared filesystem. Checked
+        before any work (:func:`~ser.batch.connect_scheduler`).
     progress : Progress, optional
 
     Returns
@@ -171,7 +138,8 @@ def annotate(
     """
     seg = SegmentOptions(segment, channels, max_segment, window, hop)
     plan = _prepare(paths, model, jobs, pattern, compare, normalize, speaker_from, seg)
-    store = execute(plan, spool_dir=None, progress=progress)
+    with scheduler_session(scheduler) as cluster:
+        store = execute(replace(plan, scheduler=cluster), spool_dir=None, progress=progress)
     frame = store.to_frame(compare=False if plan.truth is None else plan.truth)
     frame.attrs.update(plan.metadata)
     return frame
@@ -193,6 +161,10 @@ def annotate_to_file(
     window: float = SegmentOptions.window,
     hop: float = SegmentOptions.hop,
     overwrite: bool = False,
+    resume: bool = False,
+    scheduler: str | None = None,
+    features_out: PathArg | None = None,
+    from_features: PathArg | None = None,
     progress: Progress | None = None,
 ) -> RunSummary:
     """Like :func:`annotate`, but write the table to ``out`` (Parquet or CSV) atomically.
@@ -207,6 +179,21 @@ def annotate_to_file(
         metadata; in CSV files, formula-like text is neutralised.
     overwrite : bool
         Replace an existing ``out``; without it an existing file is an error (before work).
+        Without ``resume``, also discard the journal of an interrupted run on ``out``.
+    resume : bool
+        Continue an interrupted run on ``out`` from its journal (``<out>.partial/``, see
+        :mod:`~ser.annotate.journal`), annotating only the files it lacks; the table is an
+        uninterrupted run's. Without a journal, the run starts afresh; without ``resume``,
+        a journal there is an error (before work) unless ``overwrite``.
+    features_out : path ending in .parquet, optional
+        Also write every row's feature vector, with its path, span, speaker group and the
+        feature configuration, to this table (:mod:`~ser.annotate.features_io`).
+    from_features : path, optional
+        Re-predict the rows of such a table with ``model`` instead of annotating audio:
+        give no ``paths``; the segments and speaker groups are the table's, the
+        normalisation is redone (``normalize``), and ``compare`` takes the true labels anew
+        from the rows' paths (a corpus' file names). The model must use the table's feature
+        configuration.
     **others
         As for :func:`annotate`.
 
@@ -223,18 +210,26 @@ def annotate_to_file(
         written (a full disk), naming the file.
     """
     seg = SegmentOptions(segment, channels, max_segment, window, hop)
+    source = None
+    if from_features is not None:
+        source = open_features_source(from_features, paths, features_out, resume, scheduler)
+        paths, seg, speaker_from = [], SegmentOptions(**source.segments), source.speaker_from
     target = OutputTarget(out, overwrite=overwrite)
+    if features_out is not None:
+        features_out = check_features_out(features_out, out=target.out, overwrite=overwrite)
     with target:
-        plan = _prepare(paths, model, jobs, pattern, compare, normalize, speaker_from, seg)
-        target.check_inputs(plan.files)
+        plan = _prepare(paths, model, jobs, pattern, compare, normalize, speaker_from, seg, True)
+        target.check_inputs([FoundFile("", p) for p in plan.paths if os.path.isfile(p)])
         t0 = time.perf_counter()
-        store = execute(plan, spool_dir=target.folder, progress=progress)
-        table = store.to_arrow(
-            compare=False if plan.truth is None else plan.truth, metadata=plan.metadata
-        )
-        t_write = time.perf_counter()
-        target.write(table)
-        plan.timings["write"] = time.perf_counter() - t_write
+        if source is not None:
+            source.check_model(plan.model.features, plan.model.name)
+            tally = execute_from_features(plan, source, target, progress)
+        else:
+            with scheduler_session(scheduler) as cluster:
+                tally = execute_to_file(replace(plan, scheduler=cluster), target, resume=resume,
+                                        overwrite=overwrite, progress=progress,
+                                        features_out=features_out)  # fmt: skip
+        table = tally.compared
         seconds = time.perf_counter() - t0
     comparison = (
         compare_labels(
@@ -246,13 +241,12 @@ def annotate_to_file(
         if plan.compare
         else None
     )
-    labels = np.asarray([*NORM_LABELS, ""], dtype=object)[store.norm]
-    normalized = {k: int(v) for k, v in zip(*np.unique(labels[labels != ""], return_counts=True))}
+    normalized = {k: int(v) for k, v in zip(NORM_LABELS, tally.normalized) if v}
     summary = RunSummary(
         target.out,
-        store.n,
-        store.n_ok,
-        store.n_errors,
+        tally.n_files,
+        tally.n_ok,
+        tally.n_errors,
         seconds,
         plan.mode,
         comparison,
@@ -260,9 +254,9 @@ def annotate_to_file(
         plan.walk.describe(),
         normalized,
         dict(plan.timings),
-        store.n_rows,
-        store.n_unlabelled_rows,
-        tuple((store.paths[i], store.errors[i]) for i in sorted(store.errors)[:5]),
+        tally.n_rows,
+        tally.n_unlabelled,
+        tuple(tally.first_errors),
     )
     logger.info(
         "wrote %s: %d files, %d ok, %d errors in %.1f s",
@@ -284,8 +278,11 @@ def _prepare(
     normalize: str | None,
     speaker_from: str,
     seg: SegmentOptions,
+    stream: bool = False,
 ) -> Plan:
-    """Check every argument, load the model and walk the folders; no file is processed yet."""
+    """Check every argument, load the model and walk the folders; no file is processed yet.
+    With ``stream``, the folders are not walked here (see
+    :func:`~.execute.execute_to_journal`)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = [os.fspath(p) for p in paths]
@@ -315,11 +312,11 @@ def _prepare(
     walk = WalkStats()
     t0 = time.perf_counter()
     try:
-        files = list(find_audio_files(paths, pattern=pattern, stats=walk))
+        files = [] if stream else list(find_audio_files(paths, pattern=pattern, stats=walk))
     except FileNotFoundError as exc:  # removed since the check above
         raise DataError(str(exc)) from None
     timings["walk"] = time.perf_counter() - t0
-    if not files:
+    if not files and not stream:
         logger.warning("no audio files found under %s", ", ".join(paths))
     speakers = intern_speakers([None if f.error else speaker_of(f.relpath, f.path) for f in files])
     truth = None
@@ -355,6 +352,10 @@ def _prepare(
         timings,
         seg,
         jobs,
+        paths,
+        pattern,
+        speaker_of,
+        labeller,
     )
 
 

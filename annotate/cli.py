@@ -34,6 +34,7 @@ from ser.common.console import (
     version_callback,
 )
 
+from .cli_summary import check_report_option, print_summary, warn_unused, write_report
 from .progress import ProgressBar
 
 if TYPE_CHECKING:
@@ -88,6 +89,18 @@ def annotate_command(
             rich_help_panel=_INPUT,
         ),
     ] = None,
+    from_features: Annotated[
+        str | None,
+        typer.Option(
+            "--from-features",
+            metavar="FEATS",
+            help="Re-predict the rows of a features table (written by --features-out) with "
+            "--model instead of decoding audio: no PATH; same segments and speaker groups. "
+            "The model must use the table's feature configuration.",
+            show_default=False,
+            rich_help_panel=_INPUT,
+        ),
+    ] = None,
     out: Annotated[
         str,
         typer.Option(
@@ -101,6 +114,40 @@ def annotate_command(
     overwrite: Annotated[
         bool,
         typer.Option("--overwrite", help="Replace FILE if it exists.", rich_help_panel=_OUTPUT),
+    ] = False,
+    features_out: Annotated[
+        str | None,
+        typer.Option(
+            "--features-out",
+            metavar="FEATS",
+            help="Also write every row's feature vector (one column per feature) with its "
+            "path, span and speaker group to this .parquet table, for --from-features, "
+            "pandas, polars or DuckDB.",
+            show_default=False,
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = None,
+    report: Annotated[
+        str | None,
+        typer.Option(
+            "--report",
+            metavar="HTML",
+            help="Also write a self-contained HTML report of the table (counts, emotions, "
+            "confidences, errors, timelines; with --compare the confusion matrix and "
+            "reliability diagram). Opens offline.",
+            show_default=False,
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted run on FILE (Ctrl-C, SIGTERM, kill -9, a crash) from "
+            "its journal FILE.partial/: only the files it lacks are annotated, and the table "
+            "is an uninterrupted run's. The options and files must be the same.",
+            rich_help_panel=_OUTPUT,
+        ),
     ] = False,
     model: Annotated[
         str | None,
@@ -195,6 +242,20 @@ def annotate_command(
             rich_help_panel=_RUN,
         ),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            envvar="SER_SCHEDULER",
+            help="Run the work on this dask.distributed scheduler's workers (e.g. "
+            "tcp://10.0.0.5:8786; pip install 'ser\\[dask]') instead of local processes; "
+            "--jobs is then ignored. The workers read the files themselves: give paths on a "
+            "filesystem they share.",
+            show_default=False,
+            rich_help_panel=_RUN,
+        ),
+    ] = None,
     quiet: Annotated[
         bool,
         typer.Option(
@@ -222,14 +283,22 @@ def annotate_command(
 
       ser-annotate ./interviews --speaker-from parent --out labels.csv
 
-      ser-annotate ./ravdess -m ser4 --compare ravdess -o ravdess.parquet
+      ser-annotate ./ravdess -m ser4 --compare ravdess -o ravdess.parquet --report ravdess.html
+
+      ser-annotate ./recordings -o labels.parquet --resume   (after an interruption)
+
+      ser-annotate /shared/corpus -o labels.parquet --scheduler tcp://10.0.0.5:8786
+
+      ser-annotate ./corpus -o ser6.parquet --features-out feats.parquet
+
+      ser-annotate --from-features feats.parquet -m ser4 -o ser4.parquet
 
     Exit status: 0 all annotated; 1 a file or the run failed (rows are kept);
 
     2 a usage error, found before any work; 130 interrupted.
     """
     with native_stderr_silenced(quiet):  # before any worker starts: they inherit it
-        _warn_unused(segment.value, max_segment, window, hop, quiet)
+        warn_unused(segment.value, max_segment, window, hop, quiet, SEGMENT_DEFAULTS)
         segments = {
             "segment": segment.value,
             "channels": channels.value,
@@ -237,9 +306,21 @@ def annotate_command(
             "window": window,
             "hop": hop,
         }
-        summary = _run(paths or ["."], glob, out, overwrite, model, normalize, speaker_from,
-                       compare, jobs, quiet, segments)  # fmt: skip
-    _report(summary, quiet=quiet)
+        io = {
+            "resume": resume,
+            "scheduler": scheduler or None,
+            "features_out": features_out,
+            "from_features": from_features,
+        }
+        if not paths and from_features is None:
+            paths = ["."]
+        if report is not None:
+            check_report_option(report, overwrite)
+        summary = _run(paths or [], glob, out, overwrite, model, normalize, speaker_from,
+                       compare, jobs, quiet, segments, io)  # fmt: skip
+    print_summary(summary, quiet=quiet)
+    if report is not None:
+        write_report(summary.out, report, quiet)
     raise typer.Exit(1 if summary.n_errors else 0)
 
 
@@ -255,8 +336,10 @@ def _run(
     jobs: int | None,
     quiet: bool,
     segments: dict[str, Any],
+    io: dict[str, Any],
 ) -> RunSummary:
-    _prestart_workers(paths, glob, jobs, out, overwrite)
+    if io["scheduler"] is None and io["from_features"] is None:  # else no local worker
+        _prestart_workers(paths, glob, jobs, out, overwrite)
 
     from ser.batch import shutdown_workers
     from ser.common import SerError
@@ -277,6 +360,7 @@ def _run(
                 speaker_from=speaker_from,
                 overwrite=overwrite,
                 **segments,
+                **io,
                 progress=bar,
             )
     except (SerError, OSError) as exc:
@@ -320,63 +404,3 @@ def _prestart_workers(
         return
     if found:
         prestart_workers(worker_count(jobs, found))
-
-
-def _warn_unused(segment: str, max_segment: float, window: float, hop: float, quiet: bool) -> None:
-    """Say so when a segment option is given that the chosen --segment does not use."""
-    unused = []
-    if segment != "window" and (window, hop) != (
-        SEGMENT_DEFAULTS["window"],
-        SEGMENT_DEFAULTS["hop"],
-    ):
-        unused.append("--window/--hop apply to --segment window only")
-    if segment in ("file", "window") and max_segment != SEGMENT_DEFAULTS["max_segment"]:
-        unused.append("--max-segment applies to --segment speech and auto only")
-    if unused and not quiet:
-        typer.echo(f"warning: {'; '.join(unused)}: ignored", err=True)
-
-
-def _report(summary: RunSummary, *, quiet: bool) -> None:
-    if summary.comparison is not None:
-        from .compare import format_comparison
-
-        typer.echo(format_comparison(summary.comparison))
-    if quiet:
-        return
-    typer.echo(
-        f"{summary.n_files} files: {summary.n_ok} ok, {summary.n_errors} errors in "
-        f"{summary.seconds:.1f} s ({summary.files_per_s:.1f} files/s) -> {summary.out}",
-        err=True,
-    )
-    if summary.n_rows != summary.n_files:
-        typer.echo(
-            f"{summary.n_rows} rows (segments); {summary.n_unlabelled} of them without a "
-            "prediction (silent or too short)",
-            err=True,
-        )
-    if summary.n_left_out:
-        typer.echo(f"left out by the walk: {summary.left_out}", err=True)
-    for path, reason in summary.first_errors:
-        typer.echo(f"error: {path}: {reason}", err=True)
-    if summary.n_errors > len(summary.first_errors):
-        typer.echo(f"... and {summary.n_errors - len(summary.first_errors)} more (the error "
-                   "column of the table has them all)", err=True)  # fmt: skip
-    predicted = sum(summary.normalized.values())
-    fallback = summary.normalized.get("training", 0)
-    if fallback:
-        typer.echo(
-            f"note: {fallback} of {predicted} rows were normalised with the model's "
-            "training statistics, because their speaker group and the whole run have too "
-            "few files; their predictions are less accurate. Annotate each speaker's files "
-            "together and name speakers with --speaker-from, or use a model trained with "
-            "ser-train --normalize none.",
-            err=True,
-        )
-    corpus = summary.normalized.get("corpus", 0)
-    if corpus and summary.normalization == "speaker":
-        typer.echo(
-            f"note: {corpus} of {predicted} rows were normalised with the statistics of "
-            "the whole run, because their speaker group has too few files (or no speaker "
-            "was found: see --speaker-from).",
-            err=True,
-        )

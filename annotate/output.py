@@ -10,10 +10,12 @@ atomically, and safe to open in a spreadsheet.
   the next run takes it over.
 * Clean-up: a run removes the table temporaries that dead runs left in the output folder,
   recognised by their lock (:mod:`ser.common.ownedfiles`); the feature spool does the same
-  for its own (:mod:`.pipeline`).
+  for its own (:mod:`.pipeline`). The journal of an interrupted run (``<name>.partial/``,
+  :mod:`.journal`) is no temporary: it stays for ``--resume``, guarded by the lock.
 * Writing: to ``.<name>.<pid>.tmp`` in the same folder (locked while written), renamed over
   ``out``; on any error (a full disk included) or interruption the temporary file is removed,
-  ``out`` is left as it was, and the error names the file.
+  ``out`` is left as it was, and the error names the file. The rows may come as a stream of
+  tables (assembled from the journal), written as they come.
 * CSV cells: a text cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
   return gets a leading ``'``, as OWASP advises against CSV (formula) injection, so that a
   spreadsheet shows it as text instead of running it. Numbers are not text and are written
@@ -23,7 +25,7 @@ atomically, and safe to open in a spreadsheet.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,8 +114,9 @@ class OutputTarget:
             os.close(self._lock)
             self._lock = None
 
-    def write(self, table: pa.Table) -> None:
-        """Write ``table`` to ``out`` through a locked temporary file in the same folder."""
+    def write(self, table: pa.Table | Iterable[pa.Table]) -> None:
+        """Write ``table`` (or tables of the same schema, one after the other, as they come)
+        to ``out`` through a locked temporary file in the same folder."""
         write_table(table, self.out, overwrite=self.overwrite)
 
 
@@ -125,14 +128,18 @@ def _same(a: str, b: str) -> bool:
 
 
 def write_table(
-    table: pa.Table,
+    table: pa.Table | Iterable[pa.Table],
     out: str | os.PathLike[str],
     *,
     overwrite: bool,
 ) -> None:
-    """Write ``table`` (from :meth:`~.table.RowStore.to_arrow`) to ``out`` atomically.
+    """Write ``table`` (from :func:`~.table.arrow_table`) to ``out`` atomically.
 
-    The format comes from the extension. Parquet keeps the schema metadata. CSV is written
+    ``table`` may be an iterable of tables with one schema (the rows of a run, as
+    they are assembled): they are written as they come, so that memory holds one of them
+    and a row group. The format comes from the extension. Parquet keeps the schema
+    metadata; a table of up to :data:`ROW_GROUP` rows is one row group, a longer one is
+    written a row group at a time. CSV is written
     as pandas' ``to_csv(index=False)`` writes it (minimal quoting, shortest round-trip
     floats, ``True``/``False``, empty fields for missing values), in batches, without
     importing pandas, with formula-like text neutralised (:func:`neutralise_formula`). The
@@ -148,15 +155,14 @@ def write_table(
     fmt = output_format(out)
     out = Path(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tables = iter([table] if hasattr(table, "schema") else table)  # type: ignore[list-item]
     try:
         with open(tmp, "wb") as f:
             try_lock(f.fileno())  # a later run then knows it is not stale
             if fmt == "parquet":
-                import pyarrow.parquet as pq
-
-                pq.write_table(table, f)
+                _write_parquet(tables, f)
             else:
-                _write_csv(table, f)
+                _write_csv(tables, f)
         if not overwrite and out.exists():
             raise DataError(f"{os.fspath(out)} appeared during the run; not replaced")
         os.replace(tmp, out)
@@ -166,25 +172,72 @@ def write_table(
         tmp.unlink(missing_ok=True)
 
 
-def _write_csv(table: pa.Table, f: object, *, batch_rows: int = 50_000) -> None:
+#: Rows per Parquet row group when a table is written in parts.
+ROW_GROUP = 4096
+
+
+def _groups(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """The rows of ``tables`` (at least one) in tables of :data:`ROW_GROUP` rows, the last
+    shorter; the first table, empty, when there are no rows."""
+    import pyarrow as pa
+
+    held: list[pa.Table] = []
+    n = out = 0
+    first = None
+    for t in tables:
+        first = t if first is None else first
+        while t.num_rows:
+            take = min(t.num_rows, ROW_GROUP - n)
+            held.append(t.slice(0, take))
+            t, n = t.slice(take), n + take
+            if n == ROW_GROUP:
+                yield pa.concat_tables(held)
+                held, n, out = [], 0, out + 1
+    if held:
+        yield pa.concat_tables(held)
+    elif not out and first is not None:
+        yield first
+
+
+def _write_parquet(tables: Iterator[pa.Table], f: object) -> None:
+    import pyarrow.parquet as pq
+
+    groups = _groups(tables)
+    first = next(groups)
+    second = next(groups, None)
+    if second is None:  # one row group
+        pq.write_table(first, f)
+        return
+    with pq.ParquetWriter(f, first.schema) as writer:
+        writer.write_table(first)
+        writer.write_table(second)
+        for group in groups:
+            writer.write_table(group)
+
+
+def _write_csv(tables: Iterator[pa.Table], f: object, *, batch_rows: int = 50_000) -> None:
     import csv
     import io
 
     import pyarrow as pa
 
-    text_columns = [
-        i for i, field in enumerate(table.schema) if pa.types.is_large_string(field.type)
-    ]
     w = io.TextIOWrapper(f, encoding="utf-8", newline="")  # type: ignore[arg-type]
     try:
         writer = csv.writer(w, lineterminator="\n")
-        writer.writerow(table.column_names)
-        for batch in table.to_batches(max_chunksize=batch_rows):
-            # the csv module writes None as an empty field and floats with repr()
-            cols = list(batch.to_pydict().values())
-            for i in text_columns:
-                cols[i] = [neutralise_formula(v) for v in cols[i]]
-            writer.writerows(zip(*cols))
+        header = False
+        for table in tables:
+            if not header:
+                writer.writerow(table.column_names)
+                header = True
+            text_columns = [
+                i for i, field in enumerate(table.schema) if pa.types.is_large_string(field.type)
+            ]
+            for batch in table.to_batches(max_chunksize=batch_rows):
+                # the csv module writes None as an empty field and floats with repr()
+                cols = list(batch.to_pydict().values())
+                for i in text_columns:
+                    cols[i] = [neutralise_formula(v) for v in cols[i]]
+                writer.writerows(zip(*cols))
         w.flush()
     finally:
         w.detach()  # the caller closes the file

@@ -4,6 +4,7 @@ Rows are predicted in fixed chunks of :data:`CHUNK` files of the walk order (the
 among them), whatever order the workers finish in, so a run gives bit-identical probabilities
 with any number of workers.
 
+In memory (:func:`~.api.annotate`: :class:`Predictor`, :class:`~.table.RowStore`):
 * Normalisation ``"none"``: a chunk's feature vectors wait in memory until its last file is
   back, then the chunk is predicted and its features dropped. Only chunks with files still
   in flight hold features.
@@ -13,16 +14,22 @@ with any number of workers.
   again to normalise each row with the statistics of its group (falling back to the whole run,
   then to the model's training statistics, see :func:`~ser.features.normalize.choose_stats`) and
   predict. Memory stays a few chunks; disk use is ``4 * n_features`` bytes per file.
+
+To a file (:func:`~.api.annotate_to_file`): rows and features go to the run's journal
+(:mod:`.journal`) as files finish; :func:`assemble` predicts them, read back in table order,
+in the same chunks and passes: both paths give the same table.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,15 +39,20 @@ from ser.features.extract import one_blas_thread
 from ser.features.normalize import RunningStats, choose_stats
 from ser.models import Model
 
-from .table import RowStore
+from .table import NORM_LABELS, RowStore
 from .worker import FileResult
 
-__all__ = ["CHUNK", "Predictor"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["CHUNK", "Predictor", "assemble"]
 
 logger = logging.getLogger(__name__)
 
 #: Rows per prediction chunk (and per spool read).
 CHUNK = 256
+_UNNORMALISED = ("too few files to normalise and model %r has no training statistics: "
+                 "features of group %r are used unnormalised")  # fmt: skip
 #: Names of the spool files: SPOOL_PREFIX + random + SPOOL_SUFFIX.
 SPOOL_PREFIX, SPOOL_SUFFIX = ".ser-features-", ".f32"
 
@@ -87,22 +99,22 @@ class Predictor:
         """Take one worker result (any order); predicts a chunk as soon as it is complete."""
         t0 = time.perf_counter()
         try:
+            if (
+                res.features is not None
+                and res.features.size
+                and res.features.shape[-1:] != (self.n_features,)
+            ):
+                res = FileResult(
+                    res.index,
+                    "error",
+                    f"feature vector has {res.features.shape[-1]} values, but model "
+                    f"{self.model.name!r} expects {self.n_features}",
+                )
             self._add(res)
         finally:
             self.seconds += time.perf_counter() - t0
 
     def _add(self, res: FileResult) -> None:
-        if (
-            res.features is not None
-            and res.features.size
-            and res.features.shape[-1:] != (self.n_features,)
-        ):
-            res = FileResult(
-                res.index,
-                "error",
-                f"feature vector has {res.features.shape[-1]} values, but model "
-                f"{self.model.name!r} expects {self.n_features}",
-            )
         rows, X = self.store.set_result(res)
         i = res.index
         c = i // self.chunk
@@ -137,28 +149,16 @@ class Predictor:
             for block in self._blocks(rows):
                 running.add(self._spool.read(block), self._groups(block))
             chosen: dict[Hashable, tuple[object, str]] = {}
-            fallback = self.model.train_stats
             for block in self._blocks(rows):
-                groups = self._groups(block)
-                Xn = np.asarray(self._spool.read(block), dtype=np.float64)
-                how = [""] * len(block)
-                for g in dict.fromkeys(groups):
-                    if g not in chosen:
-                        chosen[g] = choose_stats(self.mode, g, running, fallback)
-                        if chosen[g][0] is None:
-                            logger.warning(
-                                "too few files to normalise and model %r has no training "
-                                "statistics: features of group %r are used unnormalised",
-                                self.model.name,
-                                g,
-                            )
-                    stats, label = chosen[g]
-                    members = [k for k, gk in enumerate(groups) if gk == g]
-                    if stats is not None:
-                        Xn[members] = stats.apply(Xn[members])  # type: ignore[attr-defined]
-                    for k in members:
-                        how[k] = label
-                self._predict(block, Xn, how)
+                X, how = _normalised(
+                    self._spool.read(block),
+                    self._groups(block),
+                    self.mode,
+                    running,
+                    self.model,
+                    chosen,
+                )
+                self._predict(block, X, how)
         finally:
             self.close()
             self.seconds += time.perf_counter() - t0
@@ -185,28 +185,152 @@ class Predictor:
             yield rows[start : start + self.chunk]
 
     def _groups(self, rows: np.ndarray) -> list[Hashable]:
-        """The normalisation group of each row: its file's speaker; for a recording of
-        several rows whose speaker is unknown, the recording (and channel) itself."""
-        if self.mode != "speaker":
-            return [None] * len(rows)
-        store = self.store
-        files, channels = store.row_files(rows), store.row_channels(rows)
-        out: list[Hashable] = []
-        for f, ch in zip(files.tolist(), channels.tolist()):
-            speaker = store.speakers[f]
-            if speaker is None and store.n_rows_of[f] > 1:
-                out.append(("recording", f, ch))
-            else:
-                out.append(speaker)
-        return out
+        """The normalisation group of each row (see :func:`_group_keys`)."""
+        files, store = self.store.row_files(rows), self.store
+        speakers = [store.speakers[f] for f in files.tolist()]
+        return _group_keys(
+            self.mode, speakers, store.n_rows_of[files], files, store.row_channels(rows)
+        )
 
     def _predict(self, rows: np.ndarray, X: np.ndarray, how: list[str] | None) -> None:
-        # one BLAS thread: a chunk is a few small products, and the threads OpenBLAS would
-        # start spin for a while after each chunk on the cores the workers need (about
-        # 0.13 s of this process's CPU in a 1,440-file run at --jobs 2 on 2 cores)
-        with one_blas_thread():
-            probs = self.model.predict_proba(X)
+        probs = _predict(self.model, X)
         self.store.set_predictions(rows, probs, how or ["none"] * len(rows))
+
+
+def _predict(model: Model, X: np.ndarray) -> np.ndarray:
+    # one BLAS thread: a chunk is a few small products, and the threads OpenBLAS would
+    # start spin for a while after each chunk on the cores the workers need (about
+    # 0.13 s of this process's CPU in a 1,440-file run at --jobs 2 on 2 cores)
+    with one_blas_thread():
+        return model.predict_proba(X)
+
+
+def _group_keys(mode: str, speakers: list[str | None], n_rows: np.ndarray, files: np.ndarray,
+                channels: np.ndarray) -> list[Hashable]:  # fmt: skip
+    """The normalisation group of each row: its file's speaker; for a recording of several
+    rows whose speaker is unknown, the recording (and channel) itself."""
+    if mode != "speaker":
+        return [None] * len(speakers)
+    return [
+        ("recording", f, ch) if s is None and n > 1 else s
+        for s, n, f, ch in zip(speakers, n_rows.tolist(), files.tolist(), channels.tolist())
+    ]
+
+
+def _normalised(
+    X: np.ndarray,
+    groups: list[Hashable],
+    mode: str,
+    running: RunningStats,
+    model: Model,
+    chosen: dict[Hashable, tuple[object, str]],
+) -> tuple[np.ndarray, list[str]]:
+    """Rows of one block normalised with their group's statistics (chosen once per group,
+    falling back as :func:`~ser.features.normalize.choose_stats` says), and the labels."""
+    Xn = np.array(X, dtype=np.float64)
+    how = [""] * len(Xn)
+    for g in dict.fromkeys(groups):
+        if g not in chosen:
+            chosen[g] = choose_stats(mode, g, running, model.train_stats)
+            if chosen[g][0] is None:
+                logger.warning(_UNNORMALISED, model.name, g)
+        stats, label = chosen[g]
+        members = [k for k, gk in enumerate(groups) if gk == g]
+        if stats is not None:
+            Xn[members] = stats.apply(Xn[members])  # type: ignore[attr-defined]
+        for k in members:
+            how[k] = label
+    return Xn, how
+
+
+def assemble(
+    tables: Callable[[], Iterable[pa.Table]], model: Model, mode: str, *, chunk: int | None = None
+) -> Iterator[tuple[pa.Table, np.ndarray, np.ndarray]]:
+    """Predict journal rows (:mod:`.journal`) in table order, as :class:`Predictor` does.
+
+    ``tables()`` gives them (called twice when normalising: statistics, then predictions).
+    Yields ``(rows, probs, norm)`` per table: probabilities (NaN: no features) and the
+    index in :data:`~.table.NORM_LABELS` (-1: no prediction). Blocks are :class:`Predictor`'s
+    (``"none"``: the rows of :data:`CHUNK` consecutive files, else :data:`CHUNK` rows), so
+    the probabilities are the same, bit for bit.
+    """
+    chunk = chunk or CHUNK
+    running = RunningStats()
+    if mode != "none":
+        for block in _blocks(_feature_rows(tables(), mode, chunk)):
+            running.add(
+                np.concatenate([x for _, x, _ in block]), [g for _, _, gs in block for g in gs]
+            )
+    chosen: dict[Hashable, tuple[object, str]] = {}
+    codes = {label: k for k, label in enumerate(NORM_LABELS)}
+    pending: list[list[Any]] = []  # [rows, probs, norm, rows still to predict]
+    for block in _blocks(_feature_rows(tables(), mode, chunk), pending, len(model.classes)):
+        if block:
+            X = np.concatenate([x for _, x, _ in block])
+            groups = [g for _, _, gs in block for g in gs]
+            how = ["none"] * len(X)
+            if mode != "none":
+                X, how = _normalised(X, groups, mode, running, model, chosen)
+            probs = _predict(model, X)
+            at = 0
+            for (entry, where), x, _ in block:
+                entry[1][where] = probs[at : at + len(x)]
+                entry[2][where] = [codes[h] for h in how[at : at + len(x)]]
+                entry[3] -= len(x)
+                at += len(x)
+        while pending and pending[0][3] == 0:
+            rows, probs, norm, _ = pending.pop(0)
+            yield rows, probs, norm
+
+
+def _feature_rows(tables: Iterable[pa.Table], mode: str, chunk: int) -> Iterator[Any]:
+    """Per table: ``(rows, where, X, groups, block keys)`` of its rows that have features."""
+    from .collect import column, numeric  # (it imports this module)
+
+    done = 0
+    for t in tables:
+        where = np.flatnonzero(column(t, "has_features"))
+        X = column(t, "features")[where]
+        files = column(t, "file")[where]
+        speakers = [None] * len(where)
+        if mode == "speaker":
+            speakers = t.column("speaker").take(numeric(where)).to_pylist()
+        groups = _group_keys(
+            mode, speakers, column(t, "n_rows")[where], files, column(t, "channel")[where]
+        )
+        keys = files // chunk if mode == "none" else (done + np.arange(len(where))) // chunk
+        done += len(where)
+        yield t, where, X, groups, keys
+
+
+def _blocks(
+    rows: Iterable[Any], pending: list[list[Any]] | None = None, n_classes: int = 0
+) -> Iterator[list[Any]]:
+    """Blocks of feature rows with the same key, across tables: ``[((entry, where), X,
+    groups), ...]``. With ``pending``, each table goes there as an entry (see
+    :func:`assemble`), and an empty block follows it."""
+    block: list[Any] = []
+    key = None
+    for t, where, X, groups, keys in rows:
+        n = t.num_rows
+        entry = [t, np.full((n, n_classes), np.nan), np.full(n, -1, np.int8), len(where)]
+        if pending is not None:
+            pending.append(entry)
+        cuts = [0, *(np.flatnonzero(np.diff(keys)) + 1).tolist(), len(keys)]
+        for s, e in itertools.pairwise(cuts):
+            if e == s:
+                continue
+            if block and keys[s] != key:
+                yield block
+                block = []
+            key = keys[s]
+            block.append(((entry, where[s:e]), X[s:e], groups[s:e]))
+        if pending is not None:
+            yield []
+    if block:
+        yield block
+    if pending is not None:
+        yield []
 
 
 class _Spool:

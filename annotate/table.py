@@ -1,8 +1,8 @@
-"""The output table: its columns, and the compact row store behind it.
-
-Rows (not features) of the whole run are kept in preallocated columns indexed by walk order,
-a few hundred bytes per file, so results that arrive in any order end up sorted. Writing the
-table is :mod:`.output`'s job.
+"""The output table: its columns, built (:func:`arrow_table`) from the in-memory row store
+of :func:`~.api.annotate` or from journal rows (:func:`~.tally.journal_table`);
+:mod:`.output` writes it. :class:`RowStore` keeps the rows (not features) of a run in
+preallocated columns indexed by walk order, a few hundred bytes per file, so results
+arriving in any order end up sorted.
 """
 
 from __future__ import annotations
@@ -17,13 +17,7 @@ import numpy as np
 
 from ser.common import DataError
 
-from .arrow import (
-    bool_array,
-    float_array,
-    int32_array,
-    pandas_metadata,
-    text_array,
-)
+from .arrow import bool_array, float_array, int32_array, pandas_metadata, text_array
 from .truth import TrueLabel, ravdess_label
 from .worker import FileResult
 
@@ -31,7 +25,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["FORMATS", "NORM_LABELS", "RowStore", "columns", "output_format", "read_metadata"]
+__all__ = ["FORMATS", "NORM_LABELS", "RowStore", "arrow_table", "columns", "output_format",
+           "read_metadata"]  # fmt: skip
 
 #: Output formats by file extension.
 FORMATS: dict[str, str] = {".parquet": "parquet", ".csv": "csv"}
@@ -224,81 +219,108 @@ class RowStore:
         compare: bool | Sequence[TrueLabel | None],
         metadata: Mapping[str, str] | None = None,
     ) -> pa.Table:
-        """The output table (see :func:`columns`) as an Arrow table, built without pandas.
-
-        ``compare`` adds the true labels: one :class:`~.truth.TrueLabel` (or ``None``) per
-        file, or ``True`` for the labels in RAVDESS file names.
-
-        Strings are ``large_string``, integers ``int32``, flags ``bool``, the rest
-        ``float64``, all nullable; NaN becomes null. The schema metadata says which pandas
-        dtypes the columns have (``string``, ``Int32``, ``boolean``, ``float64``), as
-        ``pyarrow.Table.from_pandas`` would, so ``pandas.read_parquet`` gives the same frame
-        as :meth:`to_frame`; ``metadata`` is added to it.
-        """
-        import pyarrow as pa
-
+        """The output table (:func:`arrow_table`). ``compare`` adds the true labels: one
+        :class:`~.truth.TrueLabel` (or None) per file, or True: those of RAVDESS names."""
         r = self._rows
         rows = self.order()
-        n = len(rows)
         f = r.file[rows]
-        probs = r.probs[rows]
-        norm = r.norm[rows]
-        predicted = norm >= 0
-        classes = np.asarray(self.classes, dtype=object)
-        best = np.argmax(np.where(np.isnan(probs), -np.inf, probs), axis=1)
-        emotion = np.where(predicted, classes[best] if len(classes) else None, None)
-        confidence = np.where(predicted, probs[np.arange(n), best] if n else 0.0, np.nan)
-        failed = np.array([int(k) in r.error_text for k in rows], dtype=bool)
-        paths = [self.paths[i] for i in f]
-
-        text, real, int32 = text_array, float_array, int32_array
-        cols: dict[str, pa.Array] = {
-            "path": text(paths),
-            "start": real(r.start[rows]),
-            "end": real(r.end[rows]),
-        }
-        if self.channel_column:
-            channel = r.channel[rows].astype(np.int32)
-            cols["channel"] = int32(channel, channel < 0)
-        sample_rate, channels = self.sample_rate[f], self.channels[f]
-        cols |= {
-            "status": text(np.where(failed, "error", "ok").tolist()),
-            "error": text([r.error_text.get(int(k)) for k in rows]),
-            "duration_s": real(self.duration[f]),
-            "sample_rate": int32(sample_rate, sample_rate == 0),
-            "channels": int32(channels, channels == 0),
-            "emotion": text(emotion.tolist()),
-            "confidence": real(confidence),
-        }
-        for j, c in enumerate(self.classes):
-            cols[f"prob_{c}"] = real(probs[:, j])
+        labels = None
         if compare is not False:
             of_file = (
                 [ravdess_label(p, p) for p in self.paths] if compare is True else list(compare)
             )
             labels = [of_file[i] for i in f]
-            truth = [None if lab is None else lab.emotion for lab in labels]
-            cols["true_emotion"] = text(truth)
-            no_actor = np.array([lab is None or lab.actor is None for lab in labels], bool)
-            actor = np.array([0 if a else lab.actor for lab, a in zip(labels, no_actor)], np.int32)
-            cols["actor"] = int32(actor, no_actor)
-            cols["intensity"] = text([lab and lab.intensity for lab in labels])
-            scored = np.array([t is not None and bool(predicted[k]) for k, t in enumerate(truth)])
-            correct = np.array([t is not None and emotion[k] == t for k, t in enumerate(truth)])
-            cols["correct"] = bool_array(correct.astype(bool), ~scored.astype(bool))
-        cols["speaker"] = text([self.speakers[i] for i in f])
-        cols["normalization"] = text(np.asarray([*NORM_LABELS, None], dtype=object)[norm])
-        want = columns(self.classes, compare=compare is not False, channel=self.channel_column)
-        assert list(cols) == want
-        table = pa.Table.from_arrays(list(cols.values()), names=list(cols))
-        meta = {b"pandas": json.dumps(pandas_metadata(table)).encode()}
-        meta.update({k.encode(): v.encode() for k, v in (metadata or {}).items()})
-        return table.replace_schema_metadata(meta)
+        return arrow_table(
+            self.classes,
+            paths=[self.paths[i] for i in f],
+            spans=(r.start[rows], r.end[rows], r.channel[rows] if self.channel_column else None),
+            errors=[r.error_text.get(int(k)) for k in rows],
+            file_facts=(self.duration[f], self.sample_rate[f], self.channels[f]),
+            probs=r.probs[rows],
+            norm=r.norm[rows],
+            labels=labels,
+            speakers=[self.speakers[i] for i in f],
+            metadata=metadata,
+        )
 
     def to_frame(self, *, compare: bool | Sequence[TrueLabel | None]) -> pd.DataFrame:
         """The output table as a DataFrame with stable nullable dtypes (``string``,
         ``Int32``, ``boolean``, ``float64``) and a RangeIndex."""
         return self.to_arrow(compare=compare).to_pandas()
+
+
+def arrow_table(
+    classes: Sequence[str],
+    *,
+    paths: Sequence[str],
+    spans: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    errors: Sequence[str | None],
+    file_facts: tuple[np.ndarray, np.ndarray, np.ndarray],
+    probs: np.ndarray,
+    norm: np.ndarray,
+    labels: Sequence[TrueLabel | None] | None,
+    speakers: Sequence[str | None],
+    metadata: Mapping[str, str] | None = None,
+) -> pa.Table:
+    """The output table of rows in table order (see :func:`columns`), built without pandas.
+
+    Per row: ``spans`` (start, end, channel or None: no such column), the error (None:
+    status ``ok``), the file's duration, sample rate and channels (0: unknown), the class
+    probabilities, the index in :data:`NORM_LABELS` (-1: no prediction), the true label
+    (``labels`` None: no compare columns) and the speaker.
+
+    Strings are ``large_string``, integers ``int32``, flags ``bool``, the rest ``float64``,
+    all nullable; NaN becomes null. The schema metadata says which pandas dtypes the columns
+    have (``string``, ``Int32``, ``boolean``, ``float64``), as ``pyarrow.Table.from_pandas``
+    would, so ``pandas.read_parquet`` gives the same frame as ``Table.to_pandas``;
+    ``metadata`` is added to it.
+    """
+    import pyarrow as pa
+
+    n = len(paths)
+    start, end, channel = spans
+    duration, sample_rate, channels = file_facts
+    predicted = norm >= 0
+    names = np.asarray(classes, dtype=object)
+    best = np.argmax(np.where(np.isnan(probs), -np.inf, probs), axis=1)
+    emotion = np.where(predicted, names[best] if len(names) else None, None)
+    confidence = np.where(predicted, probs[np.arange(n), best] if n else 0.0, np.nan)
+    failed = np.array([e is not None for e in errors], dtype=bool)
+
+    text, real, int32 = text_array, float_array, int32_array
+    cols: dict[str, pa.Array] = {"path": text(paths), "start": real(start), "end": real(end)}
+    if channel is not None:
+        ch = np.asarray(channel).astype(np.int32)
+        cols["channel"] = int32(ch, ch < 0)
+    cols |= {
+        "status": text(np.where(failed, "error", "ok").tolist()),
+        "error": text(list(errors)),
+        "duration_s": real(duration),
+        "sample_rate": int32(sample_rate, sample_rate == 0),
+        "channels": int32(channels, channels == 0),
+        "emotion": text(emotion.tolist()),
+        "confidence": real(confidence),
+    }
+    for j, c in enumerate(classes):
+        cols[f"prob_{c}"] = real(probs[:, j])
+    if labels is not None:
+        truth = [None if lab is None else lab.emotion for lab in labels]
+        cols["true_emotion"] = text(truth)
+        no_actor = np.array([lab is None or lab.actor is None for lab in labels], bool)
+        actor = np.array([0 if a else lab.actor for lab, a in zip(labels, no_actor)], np.int32)
+        cols["actor"] = int32(actor, no_actor)
+        cols["intensity"] = text([lab and lab.intensity for lab in labels])
+        scored = np.array([t is not None and bool(predicted[k]) for k, t in enumerate(truth)])
+        correct = np.array([t is not None and emotion[k] == t for k, t in enumerate(truth)])
+        cols["correct"] = bool_array(correct.astype(bool), ~scored.astype(bool))
+    cols["speaker"] = text(list(speakers))
+    cols["normalization"] = text(np.asarray([*NORM_LABELS, None], dtype=object)[norm])
+    want = columns(classes, compare=labels is not None, channel=channel is not None)
+    assert list(cols) == want
+    table = pa.Table.from_arrays(list(cols.values()), names=list(cols))
+    meta = {b"pandas": json.dumps(pandas_metadata(table)).encode()}
+    meta.update({k.encode(): v.encode() for k, v in (metadata or {}).items()})
+    return table.replace_schema_metadata(meta)
 
 
 class _Rows:

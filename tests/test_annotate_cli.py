@@ -395,3 +395,23 @@ def test_help_with_h_shows_examples_and_choices():
     assert "ser-annotate ./recordings --out labels.parquet" in proc.stdout
     assert "none|corpus|speaker" in proc.stdout and "--compare" in proc.stdout
     assert "LABELS" in proc.stdout and "crema-d" in proc.stdout
+
+
+def test_report_is_written_after_the_table_and_checked_before_any_work(
+    tmp_path, write_audio, tiny_model_path
+):
+    for i in range(6):
+        write_audio(tmp_path / "in" / f"f{i}.wav", seconds=1.0, seed=i)
+    out, report = tmp_path / "t.parquet", tmp_path / "r.html"
+    args = [str(tmp_path / "in"), "-o", str(out), "-m", str(tiny_model_path), "-j", "1"]
+    result = runner.invoke(app, [*args, "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    page = report.read_text(encoding="utf-8")
+    assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
+    # an existing report is refused before any work, as an existing table is
+    out.unlink()
+    result = runner.invoke(app, [*args, "--report", str(report)])
+    assert result.exit_code == 2 and "--overwrite replaces it" in result.stderr
+    assert not out.exists()
+    result = runner.invoke(app, [*args, "--report", str(tmp_path / "r.txt")])
+    assert result.exit_code == 2 and "--report must end in .html" in result.stderr

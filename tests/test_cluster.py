@@ -10,7 +10,6 @@ kills its workers becomes ``on_death``'s result, as locally. The scheduler runs 
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import os
 import signal
@@ -284,7 +283,7 @@ def test_annotate_on_the_cluster_writes_the_local_table(cluster, corpus, monkeyp
     pids = sorted(cluster.client.run(os.getpid).values())
 
     def on_the_cluster(task, batch, **kw):
-        kw.setdefault("scheduler", cluster)  # until annotate passes it itself
+        assert kw["scheduler"] is not None
         for n, got in enumerate(real(functools.partial(slow_extract, **task.keywords),
                                      batch, **kw)):  # fmt: skip
             if n == 5:
@@ -292,10 +291,7 @@ def test_annotate_on_the_cluster_writes_the_local_table(cluster, corpus, monkeyp
             yield got
 
     monkeypatch.setattr(ser.annotate.execute, "run_batch", on_the_cluster)
-    if "scheduler" in inspect.signature(annotate).parameters:
-        remote = annotate(folder, jobs=2, pattern="[!c]*", scheduler=cluster.address)
-    else:
-        remote = annotate(folder, jobs=2, pattern="[!c]*")
+    remote = annotate(folder, jobs=2, pattern="[!c]*", scheduler=cluster.address)
     import pandas as pd
 
     pd.testing.assert_frame_equal(local, remote, check_exact=True)
@@ -378,10 +374,6 @@ def test_losing_the_scheduler_is_a_ser_error_that_names_it():
 def test_ser_annotate_scheduler_writes_the_local_table(cluster_address, corpus, tmp_path):
     """The command: ``SER_SCHEDULER`` (and ``--scheduler``) against ``--jobs 2``; an
     unreachable scheduler is a one-line usage error, exit status 2, before any work."""
-    from ser.annotate import annotate_to_file
-
-    if "scheduler" not in inspect.signature(annotate_to_file).parameters:
-        pytest.skip("ser-annotate has no --scheduler option yet")
     import pyarrow.parquet as pq
 
     _wait_for_workers(cluster_address, 2)
@@ -408,3 +400,49 @@ def test_ser_annotate_scheduler_writes_the_local_table(cluster_address, corpus, 
         "ser-annotate: error: --scheduler tcp://127.0.0.1:9: no Dask scheduler answers there ("
     )
     assert not (tmp_path / "bad.parquet").exists()
+
+
+@needs_dask
+@pytest.mark.slow
+def test_resume_on_the_cluster_gives_the_local_table(cluster, corpus, tmp_path, monkeypatch):
+    """A run on the cluster stopped after some files (as Ctrl-C stops it) keeps them in its
+    journal; ``resume`` on the cluster does only the rest and writes the local table."""
+    import pyarrow.parquet as pq
+
+    import ser.annotate.execute
+    from ser.annotate import annotate_to_file
+    from ser.annotate.journal import journal_folder
+
+    items, _ = corpus
+    folder = str(Path(items[0][1][1]).parent)
+    real = ser.annotate.execute.run_batch
+    done: list[int] = []
+
+    def counted(task, batch, **kw):
+        for got in real(task, batch, **kw):
+            done.append(got[0])
+            yield got
+
+    def stopped_after_ten(task, batch, **kw):
+        for got in real(task, batch, **kw):
+            if len(done) == 10:
+                raise KeyboardInterrupt
+            done.append(got[0])
+            yield got
+
+    monkeypatch.setattr(ser.annotate.execute, "run_batch", counted)
+    annotate_to_file(folder, out=tmp_path / "local.parquet", jobs=2, pattern="[!c]*")
+    shutdown_workers()
+    n_items = len(done)
+    done.clear()
+    out = tmp_path / "cluster.parquet"
+    monkeypatch.setattr(ser.annotate.execute, "run_batch", stopped_after_ten)
+    with pytest.raises(KeyboardInterrupt):
+        annotate_to_file(folder, out=out, pattern="[!c]*", scheduler=cluster.address)
+    assert os.path.isdir(journal_folder(str(out))) and not out.exists()
+    done.clear()
+    monkeypatch.setattr(ser.annotate.execute, "run_batch", counted)
+    annotate_to_file(folder, out=out, pattern="[!c]*", scheduler=cluster.address, resume=True)
+    local = pq.read_table(tmp_path / "local.parquet").replace_schema_metadata()
+    assert pq.read_table(out).replace_schema_metadata().equals(local)
+    assert 0 < len(done) < n_items  # what the journal kept was not done again

@@ -24,26 +24,29 @@ def command(corpus, out, model) -> list[str]:
 
 
 @pytest.mark.slow
-def test_kill_9_leaves_no_process_and_the_next_run_cleans_up(tmp_path, corpus, tiny_model_path):
+def test_kill_9_leaves_no_process_and_the_next_run_resumes(tmp_path, corpus, tiny_model_path):
     out = tmp_path / "labels.parquet"
+    journal = tmp_path / "labels.parquet.partial"
     proc = subprocess.Popen(command(corpus, out, tiny_model_path))
     try:
-        # the workers are up and the feature spool is there: the run is under way
+        # the workers are up and the journal holds a part: the run is under way
         assert wait_until(
-            lambda: (
-                len(descendants(proc.pid)) >= 3
-                and any(n.startswith(".ser-features-") for n in os.listdir(tmp_path))
-            )
+            lambda: len(descendants(proc.pid)) >= 3 and any(journal.glob("part-*.arrow"))
         )
         family = descendants(proc.pid)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert wait_until(lambda: not any(process_alive(p) for p in family), limit_s=30)
-    left = sorted(n for n in os.listdir(tmp_path) if n.startswith("."))
-    assert [n for n in left if n.startswith(".ser-features-")]  # the dead run's spool
-    # the next run takes the dead run's lock over and removes its spool
-    done = subprocess.run(command(corpus, out, tiny_model_path), capture_output=True, text=True)
+    assert journal.is_dir() and not out.exists()  # the dead run's work is kept
+    # without --resume, the journal is not thrown away: a one-line error that says what to do
+    refused = subprocess.run(command(corpus, out, tiny_model_path), capture_output=True,
+                             text=True)  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert "--resume" in refused.stderr and "--overwrite" in refused.stderr
+    # the next run takes the dead run's lock over, finishes, and removes the journal
+    done = subprocess.run([*command(corpus, out, tiny_model_path), "--resume"],
+                          capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert sorted(os.listdir(tmp_path)) == ["in", "labels.parquet"]
 
