@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zlib
 
-__all__ = ["EMOTION_COLOURS", "EXTRA_COLOURS", "ERROR_COLOUR", "colour_of", "colours_of"]
+__all__ = ["EMOTION_COLOURS", "ERROR_COLOUR", "EXTRA_COLOURS", "colour_of", "colours_of"]
 
 #: The eight RAVDESS emotions (those of :data:`ser.corpora.emotions.EMOTIONS`).
 EMOTION_COLOURS: dict[str, str] = {

@@ -19,6 +19,7 @@ PACKAGES = {  # folder -> import name
     "corpora": "ser.corpora",
     "batch": "ser.batch",
     "report": "ser.report",
+    "app": "ser.app",
 }
 
 
