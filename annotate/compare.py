@@ -54,6 +54,31 @@ class Comparison:
     def n_scored(self) -> int:
         return 0 if self.scores is None else self.scores.n
 
+    def left_out(self) -> list[str]:
+        """What was left out of the scores, and why, one phrase per reason (the wording the
+        printout, the report and the app share)."""
+        out = []
+        if self.n_unlabelled:
+            out.append(f"{self.n_unlabelled:,} rows without a label")
+        if self.n_errors:
+            out.append(f"{self.n_errors:,} rows without a prediction (errors)")
+        if self.n_unknown_class:
+            out.append(
+                f"{self.n_unknown_class:,} rows of emotions the model does not know "
+                f"({', '.join(self.unknown_emotions)})"
+            )
+        return out
+
+    def training_set_note(self) -> str | None:
+        """The warning for scored rows by actors the model was trained on, or None."""
+        if not self.n_seen_in_training:
+            return None
+        return (
+            f"{self.n_seen_in_training:,} of the {self.n_scored:,} scored rows are by actors the "
+            "model was trained on: these are training-set figures, not speaker-independent "
+            "ones (the model card has the cross-validated figures)"
+        )
+
 
 def compare_labels(
     table: pd.DataFrame | pa.Table,
@@ -142,25 +167,14 @@ def format_comparison(cmp: Comparison) -> str:
         "crema-d": "the CREMA-D labels in the file names",
     }.get(cmp.source, f"the labels in {cmp.source}")
     lines = [f"Comparison with {where} ({cmp.n_files} rows)"]
-    if cmp.n_unlabelled:
-        lines.append(f"  {cmp.n_unlabelled} rows without a label were left out")
-    if cmp.n_errors:
-        lines.append(f"  {cmp.n_errors} rows without a prediction (errors) were left out")
+    lines += [f"  Left out: {reason}" for reason in cmp.left_out()]
     if cmp.n_unknown_class:
-        lines.append(
-            f"  {cmp.n_unknown_class} rows were left out because the model does not know their "
-            f"emotion ({', '.join(cmp.unknown_emotions)}); the metrics cover only "
-            f"{', '.join(cmp.classes)}"
-        )
+        lines.append(f"  The metrics cover only {', '.join(cmp.classes)}")
     if cmp.scores is None:
         lines.append("No file could be scored.")
         return "\n".join(lines)
-    if cmp.n_seen_in_training:
-        lines.append(
-            f"  Note: {cmp.n_seen_in_training} of the {cmp.n_scored} scored rows are by actors "
-            "the model was trained on, so these are training-set figures, not "
-            "speaker-independent ones (the model card has cross-validated figures)"
-        )
+    if note := cmp.training_set_note():
+        lines.append(f"  Note: {note}")
     lines += ["", format_scores(cmp.scores), "", format_confusion(cmp.scores)]
     if cmp.ece is not None:
         lines += [

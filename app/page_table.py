@@ -283,23 +283,10 @@ def show_comparison(frame: pd.DataFrame, meta: dict[str, Any]) -> None:
         "–" if cmp.ece is None else f"{cmp.ece:.3f}",
         help="Expected calibration error (10 bins): 0 is perfectly calibrated.",
     )
-    notes = [f"{cmp.n_scored} rows scored"]
-    if cmp.n_unlabelled:
-        notes.append(f"{cmp.n_unlabelled} without a label left out")
-    if cmp.n_errors:
-        notes.append(f"{cmp.n_errors} without a prediction left out")
-    if cmp.n_unknown_class:
-        notes.append(
-            f"{cmp.n_unknown_class} left out because the model does not know their "
-            f"emotion ({', '.join(cmp.unknown_emotions)})"
-        )
-    st.caption("; ".join(notes))
-    if cmp.n_seen_in_training:
-        st.warning(
-            f"{cmp.n_seen_in_training} of the {cmp.n_scored} scored rows are by actors the "
-            "model was trained on: these are training-set figures, not speaker-independent "
-            "ones (the model card has cross-validated figures)."
-        )
+    left_out = [f"left out: {reason}" for reason in cmp.left_out()]
+    st.caption("; ".join([f"{cmp.n_scored:,} rows scored", *left_out]))
+    if note := cmp.training_set_note():
+        st.warning(note + ".")
     left, right = st.columns(2)
     left.markdown("**Confusion matrix** (rows: true emotion)")
     left.altair_chart(charts.confusion_chart(s.confusion, s.classes))

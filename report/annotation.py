@@ -291,29 +291,14 @@ def _comparison(page: Page, data: AnnotationTable) -> None:
         return
     trained = _trained_actors(data)
     cmp = compare_labels(data.frame, classes=classes, training_actors=sorted(trained))
-    left = []
-    if cmp.n_unlabelled:
-        left.append(f"{cmp.n_unlabelled:,} rows without a label")
-    if cmp.n_errors:
-        left.append(f"{cmp.n_errors:,} rows without a prediction")
-    if cmp.n_unknown_class:
-        left.append(
-            f"{cmp.n_unknown_class:,} rows of emotions the model does not know "
-            f"({', '.join(cmp.unknown_emotions)})"
-        )
-    if left:
+    if left := cmp.left_out():
         page.text("Left out of the scores: " + "; ".join(left) + ".", kind="note")
     if cmp.scores is None:
         page.text("No row could be scored.", kind="warn")
         return
     s = cmp.scores
-    if cmp.n_seen_in_training:
-        page.text(
-            f"{cmp.n_seen_in_training:,} of the {s.n:,} scored rows are by actors the model was "
-            "trained on: these are training-set figures, not speaker-independent ones (the "
-            "model card has the cross-validated figures).",
-            kind="warn",
-        )
+    if note := cmp.training_set_note():
+        page.text(note + ".", kind="warn")
     tiles = [("UAR", f"{s.uar:.3f}"), ("accuracy", f"{s.accuracy:.3f}")]
     tiles += [("macro-F1", f"{s.macro_f1:.3f}"), ("ECE", f"{cmp.ece:.3f}"), ("rows", f"{s.n:,}")]
     page.key_figures(tiles)

@@ -58,15 +58,15 @@ def test_compare_ravdess_prints_the_metrics_of_the_table(
     assert cmp.scores.macro_f1 == pytest.approx(f1, abs=1e-12)
     printed = f"UAR {uar:.3f}  accuracy {acc:.3f}  macro-F1 {f1:.3f}  (n={len(scored)})"
     assert printed in result.stdout
-    assert "1 rows without a label were left out" in result.stdout
-    assert "1 rows without a prediction (errors) were left out" in result.stdout
+    assert "Left out: 1 rows without a label" in result.stdout
+    assert "Left out: 1 rows without a prediction (errors)" in result.stdout
     unknown = sorted(set(table.true_emotion.dropna()) - set(classes))
     if unknown:  # the 4-class tiny model on 8 emotions
         n_unknown = int((table.status.eq("ok") & table.true_emotion.isin(unknown)).sum())
         assert cmp.n_unknown_class == n_unknown == 2 * len(unknown)  # 2 actors per emotion
         assert re.search(
-            rf"{n_unknown} rows were left out because the model does not know their emotion "
-            rf"\({', '.join(unknown)}\); the metrics cover only {', '.join(classes)}",
+            rf"Left out: {n_unknown} rows of emotions the model does not know "
+            rf"\({', '.join(unknown)}\)\n  The metrics cover only {', '.join(classes)}",
             result.stdout,
         )
     for c in classes:  # the confusion table lists every class with its recall
@@ -79,7 +79,7 @@ def test_compare_without_any_ravdess_names_scores_nothing(tmp_path, write_audio,
     args = [str(tmp_path), "--compare", "ravdess", "--model", str(tiny_model_path)]
     result = CliRunner().invoke(app, [*args, "--out", str(out), "--jobs", "1"])
     assert result.exit_code == 0, result.output
-    assert "1 rows without a label were left out" in result.stdout
+    assert "Left out: 1 rows without a label" in result.stdout
     assert "No file could be scored." in result.stdout
     table = pd.read_csv(out)
     assert table[["true_emotion", "actor", "intensity", "correct"]].isna().all().all()
@@ -120,7 +120,7 @@ def test_compare_with_a_labels_table_reports_what_sklearn_computes(
     assert truth["spk0/clip6.wav"] == "happy" and pd.isna(truth["unlisted.wav"])
     assert f"Comparison with the labels in {table_path}" in result.stdout
     assert _scored_metrics(table) in result.stdout
-    assert "1 rows without a label were left out" in result.stdout
+    assert "Left out: 1 rows without a label" in result.stdout
     assert "Expected calibration error (10 bins):" in result.stdout
 
 

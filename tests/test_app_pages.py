@@ -220,10 +220,7 @@ def test_a_table_shows_counts_distributions_errors_and_the_comparison(start, tab
     assert shown["ECE"] == f"{expected.ece:.3f}"
     reasons = next(df.value for df in at.dataframe if "reason" in df.value.columns)
     assert sorted(reasons["reason"]) == ["cannot decode audio", "too short"]
-    assert any(
-        "left out because the model does not know their emotion (calm)" in c.value
-        for c in at.caption
-    )
+    assert any("rows of emotions the model does not know (calm)" in c.value for c in at.caption)
     # distribution, confidence, errors, probabilities of the row, timeline, confusion, recall,
     # reliability
     assert len(elements(at, "vega_lite_chart")) == 8
