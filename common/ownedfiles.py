@@ -1,4 +1,5 @@
-"""Temporary files and locks that belong to a running process, and the clean-up of dead ones.
+"""Temporary files and locks that belong to a running process, and the clean-up of dead ones;
+and the check that an output may be written where the user asked.
 
 A run that writes beside its output (the feature spool, the output lock, the table's
 temporary file) or in the system's temporary folder (the workers' crash markers) holds an
@@ -21,9 +22,25 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["lock_fd", "remove_stale", "try_lock"]
+__all__ = ["check_writable_folder", "lock_fd", "remove_stale", "try_lock"]
 
 logger = logging.getLogger(__name__)
+
+
+def check_writable_folder(path: str | os.PathLike[str], *, option: str, example: str) -> None:
+    """Raise a one-line DataError unless ``path`` (an output file named by ``option``) is not a
+    folder and its folder exists and is writable; ``example`` is a file name to suggest."""
+    from .errors import DataError
+
+    p = os.fspath(path)
+    if os.path.isdir(p):
+        raise DataError(f"{option}: {p!r} is a folder; give a file name such as {example}")
+    folder = os.path.dirname(os.path.abspath(p))
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise DataError(f"{option}: cannot write {p!r}: {folder!r} {what}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"{option}: cannot write {p!r}: folder {folder!r} is not writable")
 
 
 def try_lock(fd: int) -> bool:

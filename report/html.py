@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.common.errors import DataError, OutputError
+from ser.common.ownedfiles import check_writable_folder
 
 __all__ = ["REPORT_SUFFIXES", "Page", "check_report_path", "figure_data_uri", "write_page"]
 
@@ -172,16 +173,7 @@ def check_report_path(
     p = Path(path)
     if p.suffix.lower() not in REPORT_SUFFIXES:
         raise DataError(f"{option} must end in .html, got {str(p)!r}")
-    if p.is_dir():
-        raise DataError(f"{option}: {str(p)!r} is a folder; give a file name such as report.html")
-    folder = p.absolute().parent
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist"
-        raise DataError(f"{option}: cannot write {str(p)!r}: {str(folder)!r} {what}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise DataError(
-            f"{option}: cannot write {str(p)!r}: folder {str(folder)!r} is not writable"
-        )
+    check_writable_folder(p, option=option, example="report.html")
     if (p.exists() or p.is_symlink()) and not overwrite:
         raise DataError(f"{str(p)!r} already exists; --overwrite replaces it")
     return p

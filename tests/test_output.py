@@ -136,3 +136,37 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
     assert pd.read_parquet(pq_out)["path"].tolist() == expected  # Parquet keeps values
     # numbers are not text: a negative number stays a number
     assert all(not p.startswith("'") for p in pd.read_csv(csv_out)["confidence"].astype(str))
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda t: t / "sub", "is a folder; give a file name such as x.html"),
+        (lambda t: t / "missing" / "r.html", "missing' does not exist"),
+        (lambda t: t / "file.txt" / "r.html", "file.txt' is not a folder"),
+    ],
+)
+def test_check_writable_folder_names_the_option_the_file_and_the_reason(tmp_path, make, reason):
+    from ser.common import DataError
+    from ser.common.ownedfiles import check_writable_folder
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "file.txt").write_text("x")
+    target = make(tmp_path)
+    with pytest.raises(DataError) as err:
+        check_writable_folder(target, option="--report", example="x.html")
+    assert str(err.value).startswith("--report: ") and reason in str(err.value)
+    check_writable_folder(tmp_path / "ok.html", option="--report", example="x.html")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_check_writable_folder_refuses_a_read_only_folder(tmp_path):
+    from ser.common import DataError
+    from ser.common.ownedfiles import check_writable_folder
+
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(DataError, match="is not writable"):
+            check_writable_folder(tmp_path / "m.skops", option="--out", example="m.skops")
+    finally:
+        tmp_path.chmod(0o700)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ser.common.choices import resolve_jobs
 from ser.common.errors import DataError
+from ser.common.ownedfiles import check_writable_folder
 from ser.corpora import (
     LabelledCorpus,
     Source,
@@ -301,16 +302,7 @@ def check_out(out: PathArg, *, overwrite: bool) -> tuple[Path, Path]:
         raise DataError(f"--out must end in .skops, got {str(path)!r}")
     card = path.with_suffix(".json")
     for p in (path, card):
-        if p.is_dir():
-            raise DataError(f"--out: {str(p)!r} is a folder; give a file name such as m.skops")
-    folder = path.absolute().parent
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist"
-        raise DataError(f"--out: cannot write {str(path)!r}: {str(folder)!r} {what}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise DataError(
-            f"--out: cannot write {str(path)!r}: folder {str(folder)!r} is not writable"
-        )
+        check_writable_folder(p, option="--out", example="m.skops")
     existing = [str(p) for p in (path, card) if p.exists() or p.is_symlink()]
     if existing and not overwrite:
         raise DataError(
