@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 
-from ser.common import DataError
 from ser.corpora import parse_ravdess
+from ser.corpora.speakers import speaker_regex
 
 __all__ = ["SPEAKER_FROM_DEFAULT", "speaker_function"]
 
@@ -34,21 +33,8 @@ def speaker_function(spec: str) -> Callable[[str, str], str | None]:
         return _ravdess_actor
     if spec == "parent":
         return _parent_folder
-    try:
-        rx = re.compile(spec)
-    except re.error as exc:
-        raise DataError(
-            f"--speaker-from {spec!r} is neither 'auto', 'parent' nor a valid regular "
-            f"expression ({exc})"
-        ) from None
-
-    def by_regex(reported: str, full: str) -> str | None:
-        m = rx.search(reported)
-        if m is None:
-            return None
-        return (m.group(1) if rx.groups else m.group(0)) or None
-
-    return by_regex
+    by_regex = speaker_regex(spec, ("auto", "parent"))
+    return lambda reported, full: by_regex(reported)
 
 
 def _ravdess_actor(reported: str, full: str) -> str | None:

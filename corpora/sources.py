@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from .emotions import validate_subset
 from .kinds import CREMAD_LABELS, SOURCE_KINDS, RawClip, SourceRead, read_source
 from .labelled import LabelledClip, LabelledCorpus, LoadedSource
 from .labels import label_resolver, unknown_labels_error
+from .speakers import speaker_regex
 
 __all__ = [
     "CREMAD_LABELS",
@@ -102,19 +102,8 @@ def _speaker_rule(spec: str | None) -> Callable[[RawClip], str | None] | str:
     """``"auto"``, ``"parent"``, ``"none"``, or a function for a regular expression."""
     if spec is None or spec in SPEAKER_FROM_MODES:
         return spec or "auto"
-    try:
-        rx = re.compile(spec)
-    except re.error as exc:
-        raise DataError(
-            f"--speaker-from {spec!r} is neither {', '.join(SPEAKER_FROM_MODES)} nor a valid "
-            f"regular expression ({exc})"
-        ) from None
-
-    def by_regex(raw: RawClip) -> str | None:
-        m = rx.search(raw.rel)
-        return None if m is None else (m.group(1) if rx.groups else m.group(0)) or None
-
-    return by_regex
+    by_regex = speaker_regex(spec, SPEAKER_FROM_MODES)
+    return lambda raw: by_regex(raw.rel)
 
 
 def _unique_names(reads: list[SourceRead], names: list[str | None]) -> None:
