@@ -82,7 +82,7 @@ def decode(path: str) -> tuple[np.ndarray, int]:
         decoded = _decode_flac(path)
         if decoded is not None:
             return decoded
-    elif suffix in CONTAINER_SUFFIXES:
+    if suffix in CONTAINER_SUFFIXES or (suffix == ".flac" and flac_length_unknown(path)):
         from .containers import decode_av
 
         return decode_av(path)
@@ -140,13 +140,10 @@ def _decode_flac(path: str) -> tuple[np.ndarray, int] | None:
             blob = f.read()
     except OSError:
         return None
-    # "fLaC", then the STREAMINFO block (type 0): after 10 bytes of block and frame sizes,
-    # 64 bits of sample rate (20), channels - 1 (3), bits per sample - 1 (5), total frames (36)
-    if len(blob) < 42 or blob[:4] != _FLAC_MAGIC or blob[4] & 0x7F != 0:
+    info = flac_streaminfo(blob)
+    if info is None:
         return None
-    fields = int.from_bytes(blob[18:26], "big")
-    bits = ((fields >> 36) & 0x1F) + 1
-    n_frames = fields & ((1 << 36) - 1)
+    _, _, bits, n_frames = info
     if bits not in (8, 16, 24) or n_frames == 0:
         return None
     try:
@@ -159,6 +156,36 @@ def _decode_flac(path: str) -> tuple[np.ndarray, int] | None:
     y = np.frombuffer(decoded.samples, dtype=np.int32).astype(np.float32)
     y *= _INT32_SCALE
     return y.reshape(-1, channels), int(decoded.sample_rate)
+
+
+def flac_streaminfo(head: bytes) -> tuple[int, int, int, int] | None:
+    """Sample rate, channels, bits per sample and total frames from the first 42 bytes of a
+    FLAC file, or None when they do not start with "fLaC" and the STREAMINFO block (which
+    the format puts first; an ID3 tag before it, say, gives None).
+
+    After the signature and 4 bytes of block header, STREAMINFO holds 10 bytes of block and
+    frame sizes, then 64 bits: sample rate (20), channels - 1 (3), bits per sample - 1 (5)
+    and total frames (36; 0 when the encoder did not know).
+    """
+    if len(head) < 42 or head[:4] != _FLAC_MAGIC or head[4] & 0x7F != 0:
+        return None
+    fields = int.from_bytes(head[18:26], "big")
+    sample_rate = fields >> 44
+    channels = ((fields >> 41) & 0x7) + 1
+    bits = ((fields >> 36) & 0x1F) + 1
+    return sample_rate, channels, bits, fields & ((1 << 36) - 1)
+
+
+def flac_length_unknown(path: str) -> bool:
+    """Whether ``path`` is a FLAC file whose STREAMINFO gives no total length, as one written
+    to a stream has (``ffmpeg ... -f flac pipe:``). libsndfile reports 2**63 frames for such
+    a file and cannot read it (psf_fseek fails), so PyAV decodes it."""
+    try:
+        with open(path, "rb") as f:
+            info = flac_streaminfo(f.read(42))
+    except OSError:
+        return False
+    return info is not None and info[3] == 0
 
 
 def _decode_failure(path: str, exc: BaseException) -> str:

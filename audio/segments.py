@@ -33,7 +33,7 @@ import numpy as np
 from ser.common.choices import CHANNEL_MODES, SEGMENT_MODES, check_choice
 from ser.common.errors import AudioError, DataError
 
-from .decode import MIN_DURATION_S, decode
+from .decode import MIN_DURATION_S, decode, flac_streaminfo
 
 __all__ = [
     "AUTO_FILE_MAX_S",
@@ -133,6 +133,10 @@ def file_header(path: str) -> tuple[int, int, float]:
     the decoder can tell (else by decoding it, a block at a time)."""
     import soundfile as sf
 
+    if path[-5:].lower() == ".flac":  # 0.02 ms against sf.info's 0.12 ms (RAVDESS, measured)
+        fast = _flac_header(path)
+        if fast is not None:
+            return fast
     if _is_container(path):
         from .containers import av_info, iter_av_blocks
 
@@ -148,6 +152,28 @@ def file_header(path: str) -> tuple[int, int, float]:
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(path, "no audio samples (0 frames)")
     return int(info.samplerate), int(info.channels), info.frames / info.samplerate
+
+
+def _flac_header(path: str) -> tuple[int, int, float] | None:
+    """:func:`file_header` of a FLAC file from its STREAMINFO alone, or None to ask
+    libsndfile (no STREAMINFO first, or the file cannot be read). A FLAC written to a stream
+    (``ffmpeg ... -f flac pipe:``) has no total length there: its frames are counted, a
+    block at a time, with PyAV (libsndfile would report 2**63 frames and fail to read it)."""
+    try:
+        with open(path, "rb") as f:
+            info = flac_streaminfo(f.read(42))
+    except OSError:
+        return None
+    if info is None or info[0] <= 0:
+        return None
+    sr, channels, _, frames = info
+    if frames == 0:
+        from .containers import iter_av_blocks
+
+        frames = sum(len(b) for b in iter_av_blocks(path, _BLOCK_FRAMES))
+        if frames == 0:
+            raise AudioError(path, "no audio samples (0 frames)")
+    return sr, channels, frames / sr
 
 
 def read_span(path: str, start_s: float, end_s: float) -> tuple[np.ndarray, int, float]:
@@ -185,10 +211,12 @@ _BLOCK_FRAMES = 1 << 16
 
 
 def _is_container(path: str) -> bool:
-    from .decode import CONTAINER_SUFFIXES
+    """Whether PyAV reads ``path``: a container's name, or a FLAC without its length."""
+    from .decode import CONTAINER_SUFFIXES, flac_length_unknown
 
     i = path.rfind(".")
-    return i >= 0 and path[i:].lower() in CONTAINER_SUFFIXES
+    suffix = path[i:].lower() if i >= 0 else ""
+    return suffix in CONTAINER_SUFFIXES or (suffix == ".flac" and flac_length_unknown(path))
 
 
 def _read_container_span(path: str, start_s: float, end_s: float) -> tuple[np.ndarray, int, float]:

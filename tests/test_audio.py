@@ -235,3 +235,40 @@ def test_not_flac_inside_a_flac_name(tmp_path):
     assert _decode_flac(str(p)) is None
     y, info = load_audio(p, trim=False)
     assert info.sample_rate == 16000 and len(y) == 16000
+
+
+@pytest.mark.parametrize(
+    "sr, channels, subtype", [(48_000, 1, "PCM_16"), (44_100, 2, "PCM_24"), (8_000, 1, "PCM_S8")]
+)
+def test_a_flac_header_read_from_streaminfo_equals_libsndfiles(
+    tmp_path, write_audio, sr, channels, subtype
+):
+    from ser.audio.segments import file_header
+
+    path = write_audio(tmp_path / "a.flac", seconds=1.3, sr=sr, channels=channels, subtype=subtype)
+    info = sf.info(str(path))
+    assert file_header(str(path)) == (info.samplerate, info.channels, info.frames / info.samplerate)
+
+
+def test_a_flac_without_its_length_is_decoded_and_timed_by_pyav(tmp_path, write_audio):
+    """A FLAC written to a stream has no total length in STREAMINFO; libsndfile reports 2**63
+    frames for it and fails to read it. Its header and samples come from PyAV instead."""
+    from ser.audio.decode import decode, flac_length_unknown, flac_streaminfo
+    from ser.audio.segments import file_header, read_span
+
+    path = write_audio(tmp_path / "a.flac", seconds=0.8, seed=3)
+    blob = path.read_bytes()
+    assert flac_streaminfo(blob[:42]) == (16_000, 1, 16, sf.info(str(path)).frames)
+    assert flac_streaminfo(b"ID3" + blob[:60]) is None  # STREAMINFO not first: libsndfile
+    zeroed = bytearray(blob)  # the 36-bit total length set to 0 ("unknown")
+    zeroed[21:26] = bytes([zeroed[21] & 0xF0, 0, 0, 0, 0])
+    unknown = tmp_path / "unknown.flac"
+    unknown.write_bytes(bytes(zeroed))
+    assert flac_length_unknown(str(unknown)) and not flac_length_unknown(str(path))
+    assert file_header(str(unknown)) == file_header(str(path)) == (16_000, 1, 0.8)
+    expected, _ = decode(str(path))
+    np.testing.assert_array_equal(decode(str(unknown))[0], expected)
+    span, sr, t0 = read_span(str(unknown), 0.2, 0.5)  # PyAV: whole frames around the span
+    first = round(t0 * sr)
+    assert sr == 16_000 and t0 <= 0.2 and first + len(span) >= 8000
+    np.testing.assert_array_equal(span, expected[first : first + len(span)])
