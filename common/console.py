@@ -20,6 +20,7 @@ import typer
 
 __all__ = [
     "HELP_OPTIONS",
+    "Interrupted",
     "echo_error",
     "log_to_stderr",
     "native_stderr_silenced",
@@ -68,22 +69,38 @@ def run_command(app: typer.Typer, prog: str, args: list[str] | None = None) -> N
     sys.exit(code if isinstance(code, int) else 0)
 
 
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM inside :func:`sigterm_interrupts` with ``sigint=True``.
+
+    Not a KeyboardInterrupt on purpose: scikit-learn's MLP catches KeyboardInterrupt in its
+    training loop, warns "Training interrupted by user." and returns the fit cut short, so
+    ``ser-train`` went on and saved a model after Ctrl-C or SIGTERM. Nothing catches this.
+    """
+
+
 @contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Treat SIGTERM (a batch scheduler stopping the job) like Ctrl-C: clean up and exit."""
+def sigterm_interrupts(*, sigint: bool = False) -> Iterator[None]:
+    """Treat SIGTERM (a batch scheduler stopping the job) like Ctrl-C: clean up and exit.
+
+    SIGTERM raises KeyboardInterrupt; with ``sigint``, SIGTERM and Ctrl-C raise
+    :class:`Interrupted` instead, which no library swallows.
+    """
+    error: type[BaseException] = Interrupted if sigint else KeyboardInterrupt
 
     def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        raise error
 
+    signals = (signal.SIGTERM, signal.SIGINT) if sigint else (signal.SIGTERM,)
     try:
-        old = signal.signal(signal.SIGTERM, interrupt)
+        old = {s: signal.signal(s, interrupt) for s in signals}
     except ValueError:  # not the main thread
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

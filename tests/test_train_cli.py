@@ -308,3 +308,28 @@ def test_group_folds_put_speakers_of_every_source_in_every_fold():
     rav = np.array([f"ravdess:{i:02d}" for i in range(1, 25)], object)
     first = group_folds(rav, 6)[0]
     assert rav[first].tolist() == ["ravdess:01", "ravdess:02", "ravdess:13", "ravdess:14"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_stop_an_mlp_fit_that_would_swallow_them(signum):
+    """scikit-learn's MLP catches KeyboardInterrupt in its training loop and returns the fit
+    cut short, so ser-train went on and saved a model; the signal now gets through."""
+    import threading
+
+    import numpy as np
+    from sklearn.neural_network import MLPClassifier
+
+    from ser.common.console import Interrupted, sigterm_interrupts
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((2000, 40)), rng.integers(0, 4, 2000)
+    # about 15 s of training here, so that a swallowed signal fails the test, not hangs it
+    mlp = MLPClassifier((256, 256), max_iter=200, tol=0, n_iter_no_change=10_000)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signum))
+    with sigterm_interrupts(sigint=True):
+        timer.start()
+        try:
+            with pytest.raises(Interrupted):
+                mlp.fit(X, y)
+        finally:
+            timer.cancel()

@@ -28,6 +28,7 @@ from ser.common.choices import (
 )
 from ser.common.console import (
     HELP_OPTIONS,
+    Interrupted,
     echo_error,
     log_to_stderr,
     run_command,
@@ -314,9 +315,9 @@ def train_command(
     bar = ProgressBar(enabled=not quiet and sys.stderr.isatty())
     before = _stamp(out)
     try:
-        with log_to_stderr(level), sigterm_interrupts():
+        with log_to_stderr(level), sigterm_interrupts(sigint=True):
             code = _train(data_dirs, out, options, bar)
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (sigterm_interrupts)
+    except (Interrupted, KeyboardInterrupt):  # Ctrl-C or SIGTERM (sigterm_interrupts)
         bar.stop()
         kept = _stamp(out) == before  # the model is replaced atomically, at the very end
         echo_error(PROG, "interrupted" + ("; no model was written" if kept else ""))
