@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import shlex
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from ser.common.errors import DataError
 
+from .figures import emotion_order
 from .html import Page, write_page
 from .source import AnnotationTable, read_annotation_table
 
@@ -87,14 +87,6 @@ def annotation_report(
     path = write_page(page, out)
     logger.info("wrote %s (%d figures)", path, len(page.figure_ids))
     return path
-
-
-def emotion_order(emotions: Sequence[str]) -> list[str]:
-    """``emotions`` without repeats, in ser's order of emotions, then any others by name."""
-    from ser.corpora import EMOTIONS
-
-    seen = {str(e) for e in emotions}
-    return [e for e in EMOTIONS if e in seen] + sorted(seen - set(EMOTIONS))
 
 
 def error_groups(frame: pd.DataFrame) -> list[tuple[str, int, int, list[str]]]:
@@ -164,7 +156,8 @@ def _overview(page: Page, data: AnnotationTable) -> None:
     page.key_figures(tiles)
     if len(f) > n_files:
         page.text(
-            f"{len(f):,} rows for {n_files:,} files: long recordings have one row per segment "
+            f"{len(f):,} rows for {n_files:,} file{'' if n_files == 1 else 's'}: long "
+            "recordings have one row per segment "
             "(and channel); the distribution below counts rows and seconds of audio.",
             kind="note",
         )
@@ -203,7 +196,7 @@ def _distribution(page: Page, data: AnnotationTable) -> None:
     page.figure(fig, id="fig-emotions", caption=caption)
     header = ["emotion", "rows", "share"] + (["seconds"] if seconds else [])
     table = [
-        [e, n, f"{n / len(ok):.1%}"] + ([round(seconds[i], 1)] if seconds else [])
+        [e, n, f"{n / len(ok):.1%}"] + ([round(seconds[i])] if seconds else [])
         for i, (e, n) in enumerate(zip(order, rows))
     ]
     page.table(header, table)
@@ -316,7 +309,8 @@ def _comparison(page: Page, data: AnnotationTable) -> None:
         ["emotion", "rows", "recall", "predicted as it"],
         [
             [c, int(support[i]), s.recall[c], int(s.confusion[:, i].sum())]
-            for i, c in enumerate(s.classes)
+            for c in emotion_order(s.classes)
+            for i in [list(s.classes).index(c)]
         ],
     )
     fig = reliability_diagram({"predictions": (cmp.reliability, float(cmp.ece or 0.0))})
@@ -362,6 +356,8 @@ def _least_confident(page: Page, data: AnnotationTable) -> None:
     page.section("least-confident", "Least confident predictions")
     idx = np.argsort(np.where(np.isnan(conf), np.inf, conf), kind="stable")[:_LEAST_CONFIDENT]
     cols = [c for c in ("path", "start", "end", "emotion", "true_emotion") if c in ok.columns]
+    if "channel" in ok.columns and ok["channel"].notna().any():  # --channels each
+        cols.insert(1, "channel")
     rows: list[list[Any]] = []
     for i in idx:
         row = ok.iloc[int(i)]

@@ -69,6 +69,16 @@ def _styled(make: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def emotion_order(emotions: Sequence[str]) -> list[str]:
+    """``emotions`` without repeats, in ser's order of emotions (RAVDESS's: neutral, calm,
+    happy, sad, angry, fearful, disgust, surprised), then any others by name. Every figure
+    and table of a report lists emotions in this order."""
+    from ser.corpora import EMOTIONS
+
+    seen = {str(e) for e in emotions}
+    return [e for e in EMOTIONS if e in seen] + sorted(seen - set(EMOTIONS))
+
+
 def _bars(ax: Any, labels: Sequence[str], values: Sequence[float], colours: Sequence[str]) -> None:
     """Horizontal bars, first label on top, each annotated with its value and share."""
     y = np.arange(len(labels))[::-1]
@@ -145,8 +155,12 @@ def _emotion_marks(ax: Any, classes: Sequence[str]) -> None:
 
 @_styled
 def confusion_figure(confusion: np.ndarray, classes: Sequence[str], *, title: str) -> Any:
-    """A confusion matrix: cells shaded by the share of the true class (row), with counts."""
-    cm = np.asarray(confusion, dtype=float)
+    """A confusion matrix: cells shaded by the share of the true class (row), with counts;
+    classes in :func:`emotion_order`."""
+    order = emotion_order(classes)
+    at = [list(classes).index(c) for c in order]
+    cm = np.asarray(confusion, dtype=float)[np.ix_(at, at)]
+    classes = order
     k = len(classes)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = cm / cm.sum(axis=1, keepdims=True)
@@ -184,6 +198,7 @@ def recall_bars(series: Mapping[str, Mapping[str, float]], classes: Sequence[str
     """Per-class recall, one group of bars per class (its colour), one bar per series
     (told apart by hatching), with chance level (1 / number of classes)."""
     hatches = ("", "//", "..", "xx", "\\\\", "oo")
+    classes = emotion_order(classes)
     names = list(series)
     k, m = len(classes), max(1, len(names))
     width = 0.8 / m
@@ -278,6 +293,7 @@ def fold_scores(labels: Sequence[str], scores: Sequence[Mapping[str, float]], k:
     ax.axhline(mean, color="#000000", linewidth=1, label=f"mean UAR {mean:.3f}")
     ax.axhline(1 / k, color="#555555", linestyle=":", linewidth=1, label=f"chance (1/{k})")
     ax.set_xticks(x, labels, rotation=0 if n <= 8 else 45, ha="center" if n <= 8 else "right")
+    ax.set_xlabel("fold (its test speakers are in the table below)")
     ax.set_ylim(0, 1)
     ax.set_ylabel("score")
     ax.grid(axis="x", visible=False)

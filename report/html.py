@@ -38,7 +38,7 @@ th,td{border-bottom:1px solid #e3e3e3;padding:.25em .7em;text-align:left;vertica
 th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr:nth-child(even) td{background:#fafafa}
 figure{margin:1em 0 1.6em}figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{color:#555;font-size:.9em;margin-top:.3em}
+figcaption,caption{color:#555;font-size:.9em;margin-top:.3em}caption{text-align:left}
 nav ul{columns:2;padding-left:1.2em}.kpi{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}
 .kpi div{background:#f5f5f5;border-radius:6px;padding:.5em 1em;min-width:7em}
 .kpi b{display:block;font-size:1.5em}code{background:#f3f3f3;padding:0 .25em}
@@ -170,6 +170,8 @@ def check_report_path(
     The name must end in ``.html`` (or ``.htm``), its folder must exist and be writable, and
     an existing file is replaced only with ``overwrite``. Commands call this before any work.
     """
+    if not os.fspath(path):
+        raise DataError(f"{option} needs a file name, such as report.html")
     p = Path(path)
     if p.suffix.lower() not in REPORT_SUFFIXES:
         raise DataError(f"{option} must end in .html, got {str(p)!r}")

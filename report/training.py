@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .figures import emotion_order
 from .html import Page, write_page
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def training_report(
     saved = result if hasattr(result, "model_path") else None
     res: Any = saved.result if saved is not None else result
     name = res.model.name
-    sub = f"{len(res.dataset.y):,} files; classes {', '.join(res.model.classes)}"
+    sub = f"{len(res.dataset.y):,} files; classes {', '.join(emotion_order(res.model.classes))}"
     if saved is not None:
         sub += f"; saved {saved.model_path.name} (sha256 {saved.sha256[:12]}…)"
         sub += f" in {saved.seconds:.0f} s"
@@ -319,12 +320,22 @@ def _comparison(page: Page, res: Any) -> None:
             ]
         )
     page.table(
-        ["classifier", "UAR", "± std", "accuracy", "macro-F1", "ECE", "fit s/fold", "ms/file"],
+        [
+            "classifier",
+            "UAR",
+            "± std",
+            "accuracy",
+            "macro-F1",
+            "ECE uncalibrated",
+            "fit s/fold",
+            "ms/file",
+        ],
         rows,
         id="classifiers-table",
     )
+    shown = emotion_order(classes)
     page.table(
-        ["classifier", *classes],
-        [[r.name, *(s["recall"][c] for c in classes)] for r, s in zip(runs, summaries)],
+        ["classifier", *shown],
+        [[r.name, *(s["recall"][c] for c in shown)] for r, s in zip(runs, summaries)],
         caption="Recall per emotion (mean over seeds)",
     )

@@ -280,6 +280,25 @@ def test_check_report_path(tmp_path):
     (tmp_path / "d.html").mkdir()
     with pytest.raises(DataError, match="is a folder"):
         check_report_path(tmp_path / "d.html")
+    with pytest.raises(DataError, match="--report needs a file name"):
+        check_report_path("")
+
+
+def test_confusion_matrices_and_recall_list_emotions_in_one_order():
+    from ser.report.figures import confusion_figure, emotion_order, recall_bars
+
+    classes = ["angry", "happy", "neutral", "zest"]  # a model's (alphabetical) order
+    cm = np.array([[5, 1, 0, 0], [2, 6, 0, 0], [0, 0, 7, 1], [0, 0, 0, 3]])
+    assert emotion_order(classes) == ["neutral", "happy", "angry", "zest"]
+    ax = confusion_figure(cm, classes, title="t").axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["neutral", "happy", "angry", "zest"]
+    cells = {
+        (round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts
+    }
+    assert cells[(0, 0)].startswith("7\n") and cells[(0, 3)].startswith("1\n")  # neutral row
+    assert cells[(2, 1)].startswith("1\n")  # angry predicted happy
+    ax = recall_bars({"recall": dict(zip(classes, [0.1, 0.2, 0.3, 0.4]))}, classes).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["neutral", "happy", "angry", "zest"]
 
 
 def test_importing_ser_report_loads_no_plotting_library(imported_by):
