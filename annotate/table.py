@@ -310,7 +310,9 @@ def arrow_table(
         actor = np.array([0 if a else lab.actor for lab, a in zip(labels, no_actor)], np.int32)
         cols["actor"] = int32(actor, no_actor)
         cols["intensity"] = text([lab and lab.intensity for lab in labels])
-        scored = np.array([t is not None and bool(predicted[k]) for k, t in enumerate(truth)])
+        # scored as the comparison scores: a prediction and a label the model knows; else null
+        known = set(classes)
+        scored = np.array([t in known and bool(predicted[k]) for k, t in enumerate(truth)])
         correct = np.array([t is not None and emotion[k] == t for k, t in enumerate(truth)])
         cols["correct"] = bool_array(correct.astype(bool), ~scored.astype(bool))
     cols["speaker"] = text(list(speakers))

@@ -50,6 +50,10 @@ def test_compare_ravdess_prints_the_metrics_of_the_table(
     acc = accuracy_score(y_true, y_pred)
     f1 = f1_score(y_true, y_pred, labels=sorted(set(y_true)), average="macro")
     assert (scored["correct"] == (scored["emotion"] == scored["true_emotion"])).all()
+    # rows the comparison leaves out (no prediction, no label, an emotion the model does not
+    # know) are neither right nor wrong: null, so that table.correct.mean() is the accuracy
+    assert table.loc[~table.index.isin(scored.index), "correct"].isna().all()
+    assert table["correct"].mean() == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-12)
 
     cmp = compare_ravdess(table)
     assert cmp.scores is not None and cmp.scores.n == len(scored)
