@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ser.models.metrics import ReliabilityBin
 
 __all__ = [
+    "TIMELINE_NOTE",
     "confidence_histogram",
     "confusion_chart",
     "distribution_chart",
@@ -59,13 +60,19 @@ def probability_chart(probabilities: Mapping[str, float], *, title: str = "") ->
     return (bars + text).properties(height=alt.Step(28))
 
 
+#: What the timeline's shading means, shown beneath it.
+TIMELINE_NOTE = "Each bar is a segment, in its emotion's colour; the paler, the less confident."
+
+
 def timeline_chart(rows: pd.DataFrame, classes: Sequence[str] = ()) -> alt.Chart:
     """A recording's segments on a time axis, coloured by predicted emotion, more opaque the
     more confident; rows without a prediction in black. One lane per channel."""
     data = rows.copy()
     data["label"] = data["emotion"].astype(object).where(data["emotion"].notna(), "no prediction")
     data["lane"] = (
-        "channel " + data["channel"].astype("Int64").astype(str) if "channel" in data else "mix"
+        "channel " + data["channel"].astype("Int64").astype(str)
+        if "channel" in data
+        else "all channels"
     )
     data["confidence"] = data["confidence"].fillna(1.0) if "confidence" in data else 1.0
     emotions = [*classes, *sorted(set(data["label"]) - set(classes) - {"no prediction"})]
@@ -74,7 +81,9 @@ def timeline_chart(rows: pd.DataFrame, classes: Sequence[str] = ()) -> alt.Chart
         scale = alt.Scale(
             domain=[*scale.domain, "no prediction"], range=[*scale.range, ERROR_COLOUR]
         )
-    tooltip = ["start:Q", "end:Q", "label:N", alt.Tooltip("confidence:Q", format=".0%")]
+    tooltip = [alt.Tooltip("start:Q", format=".2f", title="start (s)")]
+    tooltip += [alt.Tooltip("end:Q", format=".2f", title="end (s)"), alt.Tooltip("label:N")]
+    tooltip += [alt.Tooltip("confidence:Q", format=".0%")]
     if "error" in data:
         tooltip.append("error:N")
     return (

@@ -37,6 +37,9 @@ __all__ = ["MAX_PICKABLE_ROWS", "render", "row_label", "training_actors_of"]
 
 #: Rows offered by the "listen to a row" picker (the first ones of the filtered view).
 MAX_PICKABLE_ROWS = 2000
+#: The columns the rows table shows first (what a row says), then the others in table order.
+LEADING_COLUMNS = ("path", "start", "end", "channel", "emotion", "confidence", "true_emotion",
+                   "correct", "status", "error")  # fmt: skip
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the table…")
@@ -92,6 +95,8 @@ def render() -> None:
     if upload is None and not path:
         st.info("Upload a table or give its path to see its distributions, errors and rows.")
         return
+    if upload is not None and path:
+        st.caption(f"Showing the uploaded {upload.name}; remove it to open {path}.")
     loaded: LoadedTable | None = None
     with reported_errors():
         if upload is not None:
@@ -197,7 +202,9 @@ def show_rows(loaded: LoadedTable, *, local_paths: bool) -> None:
         config["confidence"] = st.column_config.ProgressColumn(
             "confidence", min_value=0.0, max_value=1.0, format="percent"
         )
-    st.dataframe(view, column_config=config, height=360)
+    first = [c for c in LEADING_COLUMNS if c in view.columns]
+    st.dataframe(view[first + [c for c in view.columns if c not in first]], column_config=config,
+                 height=360)  # fmt: skip
     if view.empty:
         return
     st.markdown("**Listen to a row**")
@@ -222,11 +229,14 @@ def show_rows(loaded: LoadedTable, *, local_paths: bool) -> None:
         left.info("Playing rows needs the audio on this machine: start ser-app with --local-paths.")
         return
     guess = audio_roots(loaded.meta, loaded.path)
-    folder = left.text_input(
-        "Audio folder (where the table's paths start)",
-        value=str(guess[0]) if guess else "",
-        key="rows_audio_root",
-    ).strip()
+    if os.path.isabs(str(row["path"])) and os.path.isfile(str(row["path"])):
+        folder = ""  # the table's paths are absolute: no folder to ask for
+    else:
+        folder = left.text_input(
+            "Audio folder (where the table's paths start)",
+            value=str(guess[0]) if guess else "",
+            key="rows_audio_root",
+        ).strip()
     roots = audio_roots(loaded.meta, loaded.path, [folder] if folder else [])
     found = resolve_audio(str(row["path"]), roots)
     if found is None:
@@ -257,6 +267,7 @@ def show_timeline(frame: pd.DataFrame, classes: list[str]) -> None:
     path = st.selectbox("Recording", list(labels), format_func=labels.get, key="timeline_path")
     rows = timeline_of(frame, path)
     st.altair_chart(charts.timeline_chart(rows, classes))
+    st.caption(charts.TIMELINE_NOTE)
     counts = rows["emotion"].value_counts()
     if len(counts):
         st.caption(" · ".join(f"{e}: {n} segment{'s' if n > 1 else ''}" for e, n in counts.items()))

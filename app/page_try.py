@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
 
-from ser.app.charts import probability_chart, timeline_chart
+from ser.app.charts import TIMELINE_NOTE, probability_chart, timeline_chart
 from ser.app.clips import (
     ACCEPTED_SUFFIXES,
     Clip,
@@ -28,6 +28,7 @@ from ser.app.clips import (
 from ser.app.speech import result_sentence, speech_html
 from ser.app.ui import current_model, one_line, reported_errors
 from ser.common.errors import AudioError
+from ser.features.normalize import MIN_GROUP_SIZE
 
 if TYPE_CHECKING:
     from ser.app.signals import ClipSignal, LogMel, PitchTrack
@@ -81,10 +82,11 @@ def summary_frame(results: Sequence[ClipResult]) -> pd.DataFrame:
         {
             "clip": [r.name for r in results],
             "emotion": [r.emotion for r in results],
-            "confidence": [r.confidence for r in results],
+            # in percent: Streamlit's "percent" format shows 57.19% beside 72.4%
+            "confidence": [None if r.confidence is None else 100 * r.confidence for r in results],
             "duration (s)": [r.duration_s for r in results],
-            "segments": [len(r.rows) if r.segmented else None for r in results],
-            "error": [r.error for r in results],
+            "segments": [len(r.rows) if r.segmented else 1 for r in results],
+            "error": [r.error or "" for r in results],
         }
     )
 
@@ -159,8 +161,10 @@ def show_results(
             hide_index=True,
             column_config={
                 "confidence": st.column_config.ProgressColumn(
-                    "confidence", min_value=0.0, max_value=1.0, format="percent"
-                )
+                    "confidence", min_value=0.0, max_value=100.0, format="%.0f%%"
+                ),
+                "duration (s)": st.column_config.NumberColumn(format="%.1f"),
+                "error": st.column_config.TextColumn(width="large"),
             },
         )
         rows = pd.concat([r.rows for r in results], ignore_index=True)
@@ -171,7 +175,8 @@ def show_results(
             mime="text/csv",
         )
         names = [f"{i + 1}. {r.name}" for i, r in enumerate(results)]
-        index = names.index(st.selectbox("Details of", names, key="try_detail"))
+        first_ok = next((i for i, r in enumerate(results) if not r.error), 0)
+        index = names.index(st.selectbox("Details of", names, index=first_ok, key="try_detail"))
     result, clip = results[index], clips[index]
     for other in results:
         if other.error and other is not result:
@@ -211,9 +216,9 @@ def show_result(result: ClipResult, clip: Clip, model: Model, *, speak: bool = F
         speak_result(left, result, clip, model)
     if result.normalization == "training":
         left.caption(
-            "Normalised with the model's training statistics: too few clips (or segments) "
-            "to estimate this speaker's own, so this is less accurate than ser-annotate on a "
-            "folder of one speaker's recordings."
+            "Normalised with the model's training statistics: this speaker's own statistics "
+            f"need at least {MIN_GROUP_SIZE} of their clips (or segments) uploaded together, so "
+            "this is less accurate than ser-annotate on a folder of one speaker's recordings."
         )
     right.altair_chart(probability_chart(result.probabilities, title="Probability of each emotion"))
     signal = None
@@ -227,6 +232,7 @@ def show_result(result: ClipResult, clip: Clip, model: Model, *, speak: bool = F
     if result.segmented:
         st.markdown("**Segment timeline**")
         st.altair_chart(timeline_chart(result.rows, result.classes))
+        st.caption(TIMELINE_NOTE)
         with st.expander("Segment rows"):
             st.dataframe(result.rows.drop(columns=["path"]), hide_index=True)
     if signal is not None:
