@@ -85,7 +85,7 @@ def summary_frame(results: Sequence[ClipResult]) -> pd.DataFrame:
             # in percent: Streamlit's "percent" format shows 57.19% beside 72.4%
             "confidence": [None if r.confidence is None else 100 * r.confidence for r in results],
             "duration (s)": [r.duration_s for r in results],
-            "segments": [len(r.rows) if r.segmented else 1 for r in results],
+            "segments": [0 if r.error else len(r.rows) if r.segmented else 1 for r in results],
             "error": [r.error or "" for r in results],
         }
     )
