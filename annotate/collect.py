@@ -87,6 +87,31 @@ def numeric(values: np.ndarray) -> pa.Array:
     )
 
 
+def take_rows(rows: pa.Table, idx: np.ndarray) -> pa.Table:
+    """``rows.take(idx)``, as slices of the runs of consecutive indices where they are few.
+
+    Journal rows are nearly in order, so a reordering is a few runs; slicing them avoids
+    ``Table.take``, whose first call imports ``pyarrow.compute``: 0.16 s of every run
+    (measured, a fifth of a one-file run's 0.85 s).
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    if not len(idx):
+        return rows.slice(0, 0)
+    if np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+        return rows.slice(int(idx[0]), len(idx))
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+    if len(breaks) >= _MAX_RUNS:
+        return rows.take(numeric(idx))
+    import pyarrow as pa
+
+    starts, ends = np.r_[0, breaks], np.r_[breaks, len(idx)]
+    return pa.concat_tables([rows.slice(int(idx[a]), int(b - a)) for a, b in zip(starts, ends)])
+
+
+#: Above this many runs, :func:`take_rows` leaves the reordering to ``Table.take``.
+_MAX_RUNS = 256
+
+
 def column(rows: pa.Table, name: str) -> np.ndarray:
     """A journal column without nulls as a numpy array (features: rows x features).
 
@@ -95,8 +120,9 @@ def column(rows: pa.Table, name: str) -> np.ndarray:
     """
     arr = rows.column(name).combine_chunks()
     width = 1
-    if name == "features":
-        width, arr = arr.type.list_size, arr.flatten()
+    if name == "features":  # (not flatten(), which imports pyarrow.compute; no null lists)
+        width = arr.type.list_size
+        arr = arr.values.slice(arr.offset * width, len(arr) * width)
     kind = str(arr.type)
     n, at = len(arr), arr.offset
     if kind == "bool":
@@ -113,6 +139,7 @@ def entry_batch(entries: list[FileEntry], n_features: int) -> pa.RecordBatch:
     file's facts repeated (``seq`` numbers a file's rows in table order)."""
     import pyarrow as pa
 
+    entries = sorted(entries, key=lambda e: e.index)  # a part in table order: no take
     n = np.array([len(e.row_errors) for e in entries], dtype=np.int64)
 
     def per_file(values: list[Any], dtype: Any) -> np.ndarray:

@@ -42,7 +42,7 @@ import numpy as np
 
 from ser.common import DataError, OutputError
 
-from .collect import FileEntry, column, entry_batch, file_key, manifest_changes, numeric
+from .collect import FileEntry, column, entry_batch, file_key, manifest_changes, take_rows
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -309,7 +309,7 @@ class Journal:
             t = pa.Table.from_batches([tail]) if k == len(self.parts) else _read(self.parts[k].path)
             files, seq = column(t, "file"), column(t, "seq")
             order = np.lexsort((seq, files))
-            active.append((k, t.take(numeric(order)), files[order]))
+            active.append((k, take_rows(t, order), files[order]))
 
         a = 0
         while todo or active:
@@ -354,7 +354,7 @@ def _first_copies(t: pa.Table, orders: np.ndarray) -> pa.Table:
     keep = o == o[starts][np.cumsum(starts) - 1]
     if keep.all() and np.array_equal(idx, np.arange(len(idx))):
         return t
-    return t.take(numeric(idx[keep]))
+    return take_rows(t, idx[keep])
 
 
 def _ours(name: str) -> bool:

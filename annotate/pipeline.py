@@ -285,7 +285,7 @@ def assemble(
 
 def _feature_rows(tables: Iterable[pa.Table], mode: str, chunk: int) -> Iterator[Any]:
     """Per table: ``(rows, where, X, groups, block keys)`` of its rows that have features."""
-    from .collect import column, numeric  # (it imports this module)
+    from .collect import column  # (it imports this module)
 
     done = 0
     for t in tables:
@@ -294,7 +294,8 @@ def _feature_rows(tables: Iterable[pa.Table], mode: str, chunk: int) -> Iterator
         files = column(t, "file")[where]
         speakers = [None] * len(where)
         if mode == "speaker":
-            speakers = t.column("speaker").take(numeric(where)).to_pylist()
+            every = t.column("speaker").to_pylist()  # (ChunkedArray.take imports pyarrow.compute)
+            speakers = [every[i] for i in where.tolist()]
         groups = _group_keys(
             mode, speakers, column(t, "n_rows")[where], files, column(t, "channel")[where]
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -292,6 +294,36 @@ def test_one_job_runs_in_a_plain_loop_without_joblib(
         "assert list(t['status']) == ['ok'], t\n"
     )
     assert imported_by(code, ["joblib"]) == []
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_writing_a_table_does_not_import_pyarrow_compute(tmp_path, write_audio, tiny_model_path,
+                                                         jobs):  # fmt: skip
+    # its import took 0.16 s of every run (Table.take on the journal's parts)
+    for i in range(12):
+        write_audio(tmp_path / "c" / f"s{i % 3}" / f"a{i:02d}.wav", seconds=0.6 + 0.1 * i, seed=i)
+    out = tmp_path / "t.parquet"
+    code = (
+        "import sys\nfrom ser.annotate import annotate_to_file\n"
+        f"annotate_to_file({str(tmp_path / 'c')!r}, out={str(out)!r}, "
+        f"model={str(tiny_model_path)!r}, jobs={jobs}, normalize='speaker', "
+        "speaker_from='parent')\n"
+        "print('pyarrow.compute' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_take_rows_equals_table_take():
+    import pyarrow as pa
+
+    from ser.annotate.collect import take_rows
+
+    t = pa.table({"a": np.arange(50), "b": [f"r{i}" for i in range(50)]})
+    rng = np.random.default_rng(0)
+    for idx in (np.arange(5, 20), np.r_[3:9, 0:3, 30:40], rng.permutation(50), np.zeros(0, int)):
+        assert take_rows(t, idx).equals(t.take(pa.array(idx, pa.int64())))
 
 
 def test_predictions_run_on_one_blas_thread(tmp_path, write_audio, tiny_model_path, monkeypatch):
