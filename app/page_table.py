@@ -180,10 +180,11 @@ def show_rows(loaded: LoadedTable, *, local_paths: bool) -> None:
     sort_by = b.selectbox("Sort by", ["(table order)", *sortable], key="rows_sort")
     descending = c.toggle("Descending", key="rows_desc")
     wrong = d.toggle(
-        "Only wrong",
+        "Wrong",  # ("Only wrong" was cut to "Only wr…" in a 1400 px window)
         key="rows_wrong",
         disabled="correct" not in frame.columns,
-        help="Rows whose prediction differs from the true label.",
+        help="Only the rows whose prediction differs from the true label (rows the "
+        "comparison leaves out are neither right nor wrong).",
     )
     everything = emotions == emotions_present
     view = filter_rows(
