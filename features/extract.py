@@ -395,7 +395,8 @@ def _default_features(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:
     # counted at sr/2.
     ac_sr = sr // 2
     lag_min = int(np.floor(ac_sr / float(p["f0_max"])))
-    lag_max = min(int(np.ceil(ac_sr / float(p["f0_min"]))), n_fft // 4 - 2)
+    longest = ac_sr / float(p["f0_min"])  # inf for a subnormal f0_min, which is in range
+    lag_max = n_fft // 4 - 2 if not longest < n_fft // 4 - 2 else int(np.ceil(longest))
     # complex64 in: numpy's float32 kernel (scipy.fft's result bit for bit), not its float64 one
     low = pa[:, : n_fft // 4 + 1].astype(np.complex64)
     ac = np.fft.irfft(low, n=n_fft // 2, axis=1)[:, : lag_max + 2].astype(np.float32, copy=False)

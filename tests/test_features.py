@@ -98,3 +98,13 @@ def test_config_round_trip_and_checks():
 def test_stereo_input_is_refused_by_extract():
     with pytest.raises(FeatureError, match="mono"):
         extract_features(np.zeros((2, 16000), np.float32), config=feature_config())
+
+
+def test_a_subnormal_f0_min_in_range_gives_the_features_of_the_longest_lag():
+    # hypothesis found it: ac_sr / 2.2e-309 is inf, and int(inf) raised OverflowError
+    from conftest import synth_voice
+
+    y = synth_voice(0.5, 16_000, seed=2).astype(np.float32)
+    tiny = extract_features(y, config=feature_config("default", f0_min=2.225073858507203e-309))
+    low = extract_features(y, config=feature_config("default", f0_min=1.0))  # lag capped too
+    np.testing.assert_array_equal(tiny, low)
