@@ -304,13 +304,13 @@ def _comparison(page: Page, data: AnnotationTable) -> None:
     )
     fig = recall_bars({"recall": s.recall}, s.classes)
     page.figure(fig, id="fig-recall", caption=f"Recall per emotion; UAR (their mean) {s.uar:.3f}.")
-    support = s.confusion.sum(axis=1)
+    support, predicted = s.confusion.sum(axis=1), s.confusion.sum(axis=0)
+    at = {c: i for i, c in enumerate(s.classes)}
     page.table(
         ["emotion", "rows", "recall", "predicted as it"],
         [
-            [c, int(support[i]), s.recall[c], int(s.confusion[:, i].sum())]
+            [c, int(support[at[c]]), s.recall[c], int(predicted[at[c]])]
             for c in emotion_order(s.classes)
-            for i in [list(s.classes).index(c)]
         ],
     )
     fig = reliability_diagram({"predictions": (cmp.reliability, float(cmp.ece or 0.0))})
