@@ -310,3 +310,20 @@ def test_an_undecodable_clip_on_the_features_page_is_one_error_line(start, tmp_p
     ok(at.run())
     (error,) = at.error
     assert error.value.startswith("x.wav: cannot decode audio")
+
+
+def test_the_clip_summary_counts_segments_and_shows_whole_percents():
+    from ser.app.clips import ClipResult
+    from ser.app.page_try import summary_frame
+
+    def result(name, rows, confidence, error=None):
+        frame = pd.DataFrame({"start": [0.0] * rows, "end": [1.0] * rows})
+        return ClipResult(name, frame, ("a", "b"), None if error else "a", confidence,
+                          {}, 3.25, None, error)  # fmt: skip
+
+    bad = result("bad.wav", 1, None, "cannot decode audio")
+    summary = summary_frame([result("one.wav", 1, 0.5719), result("long.wav", 4, 0.724), bad])
+    assert summary["segments"].tolist() == [1, 4, 0]  # a clip that failed has no segment
+    assert summary["confidence"].iloc[:2].tolist() == pytest.approx([57.19, 72.4])
+    assert pd.isna(summary["confidence"].iloc[2])
+    assert summary["error"].tolist() == ["", "", "cannot decode audio"]
