@@ -20,7 +20,14 @@ from ser.audio.decode import ANALYSIS_SR
 from ser.common.choices import FEATURE_SET_NAMES
 from ser.common.errors import FeatureError
 
-__all__ = ["FEATURE_SETS", "PARAM_RANGES", "FeatureConfig", "check_config", "feature_config"]
+__all__ = [
+    "ADDED_PARAMS",
+    "FEATURE_SETS",
+    "PARAM_RANGES",
+    "FeatureConfig",
+    "check_config",
+    "feature_config",
+]
 
 _DEFAULT_PARAMS: dict[str, Any] = {
     "sr": ANALYSIS_SR,
@@ -34,6 +41,7 @@ _DEFAULT_PARAMS: dict[str, Any] = {
     "f0_max": 450.0,
     "voicing_threshold": 0.45,
     "active_top_db": 35.0,
+    "active_floor_db": 10.0,
 }
 _SEED_PARAMS: dict[str, Any] = {"sr": ANALYSIS_SR, "trim": True, "n_mfcc": 40, "n_mels": 128}
 
@@ -43,6 +51,10 @@ _SETS: dict[str, tuple[int, dict[str, Any]]] = {
 }
 #: name -> (current version, default parameters), for each of the named feature sets
 FEATURE_SETS: dict[str, tuple[int, dict[str, Any]]] = {n: _SETS[n] for n in FEATURE_SET_NAMES}
+#: Parameters added to a feature set after model files were first written, with the value
+#: that computes what those files were trained on; a stored configuration without one is
+#: read with it. (Not a default: a new configuration takes the set's default parameters.)
+ADDED_PARAMS: dict[str, dict[str, Any]] = {"default": {"active_floor_db": 0.0}}
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,18 @@ class FeatureConfig:
     ``f0_min`` : float      (0, f0_max) Hz
     ``voicing_threshold``   [0, 1]
     ``active_top_db``       (0, 120] dB
+    ``active_floor_db``     [0, 120] dB; 0 turns the noise-floor rule off
     ======================  ==============================================================
+
+    A frame is *active* (its values enter the statistics) when its energy is within
+    ``active_top_db`` of the loudest frame's and more than ``active_floor_db`` above the
+    recording's noise floor (the energy that 2 % of the frames fall below), or at least
+    within 2 x ``active_floor_db`` of the loudest (so that a sound without pauses, a steady
+    tone say, keeps its frames). The second rule
+    keeps pauses filled with background noise out: at 20 dB SNR the first one alone takes
+    nearly every noise-only frame for speech. Model files written before the second rule
+    existed have no ``active_floor_db`` and are read with 0 (:data:`ADDED_PARAMS`), so
+    they extract exactly what they were trained on.
 
     :meth:`from_dict` and :func:`feature_config` check a configuration, and
     :func:`extract_features` checks it again, so the memory and time that extraction takes
@@ -93,7 +116,8 @@ class FeatureConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeatureConfig:
         try:
-            cfg = cls(str(d["name"]), int(d["version"]), dict(d["params"]))
+            name, params = str(d["name"]), dict(d["params"])
+            cfg = cls(name, int(d["version"]), {**ADDED_PARAMS.get(name, {}), **params})
         except (KeyError, TypeError, ValueError) as exc:
             raise FeatureError(f"invalid feature configuration {d!r}: {exc}") from None
         check_config(cfg)
@@ -151,6 +175,7 @@ _RANGES: dict[str, _Range] = {
     "f0_min": _Range("real", "(0, f0_max)", 0.0, lambda p: p["f0_max"], True, True),
     "voicing_threshold": _Range("real", "[0, 1]", 0.0, 1.0),
     "active_top_db": _Range("real", "(0, 120]", 0.0, 120.0, open_lo=True),
+    "active_floor_db": _Range("real", "[0, 120]", 0.0, 120.0),
 }
 #: Feature set -> parameter -> accepted range, checked in this order (a bound uses only the
 #: parameters above it); the table in :class:`FeatureConfig` documents them.

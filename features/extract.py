@@ -3,15 +3,13 @@
 Two named feature sets exist:
 
 ``default`` (version 1)
-    One 32 ms Hann STFT with a 10 ms hop of the 16 kHz, trimmed signal. From its power
-    spectrum: log-mel (40), MFCC 1-19 and their deltas, chroma (12), octave-band spectral
-    contrast (6), centroid, bandwidth, roll-off, flatness, flux, alpha ratio and Hammarberg
-    index; from the inverse FFT of the same power spectrum (the frame autocorrelation,
-    normalised by the window's, as in Boersma 1993): F0 and periodicity; from the frame
-    energies: loudness dynamics, pauses and voicing rate. Each frame-level contour is
-    summarised over the active frames by mean and standard deviation, most also by 10th
-    and 90th percentiles. Level-dependent values are taken relative to the utterance's
-    own level, so the recording gain does not move the features.
+    One 32 ms Hann STFT (10 ms hop) of the 16 kHz, trimmed signal. From its power spectrum:
+    log-mel (40), MFCC 1-19 and deltas, chroma (12), octave-band contrast (6), centroid,
+    bandwidth, roll-off, flatness, flux, alpha ratio, Hammarberg index; from its inverse FFT
+    (the frame autocorrelation over the window's, as in Boersma 1993): F0 and periodicity;
+    from the frame energies: loudness dynamics, pauses, voicing rate. Each contour is
+    summarised over the active frames (FeatureConfig says which) by mean and standard
+    deviation, most also by 10th and 90th percentiles; levels relative to the utterance's.
 ``seed``
     The recipe of the projects that inspired ``ser``: mean MFCC(40) + chroma(12) + mel(128)
     = 180 values, computed with librosa on the same 16 kHz audio.
@@ -339,7 +337,11 @@ def _default_features(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:
 
     energy = power.sum(axis=1) + _EPS
     edb = 10.0 * np.log10(energy)
-    active = edb > edb.max() - float(p["active_top_db"])
+    threshold = edb.max() - float(p["active_top_db"])  # active frames: see FeatureConfig
+    if (above := float(p["active_floor_db"])) > 0.0:  # clear of the 2nd-percentile noise floor
+        floor = float(np.partition(edb, k := int(0.02 * (n_frames - 1)))[k])
+        threshold = max(threshold, min(floor + above, float(edb.max()) - 2 * above))
+    active = edb > threshold
     active[np.argmax(edb)] = True  # so with a tiny active_top_db too (the loudest frame)
     pa = power[active]
     ea = energy[active]

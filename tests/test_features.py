@@ -108,3 +108,59 @@ def test_a_subnormal_f0_min_in_range_gives_the_features_of_the_longest_lag():
     tiny = extract_features(y, config=feature_config("default", f0_min=2.225073858507203e-309))
     low = extract_features(y, config=feature_config("default", f0_min=1.0))  # lag capped too
     np.testing.assert_array_equal(tiny, low)
+
+
+def _bursts_and_pauses(noise_db: float | None, seed: int = 0) -> np.ndarray:
+    """Four 0.4 s voice-like bursts with 0.4 s pauses; white noise ``noise_db`` below the
+    bursts' mean power (None: digital silence in the pauses)."""
+    gap = np.zeros(6400, np.float32)
+    y = np.concatenate(
+        [np.concatenate([harmonic(f0, seconds=0.4), gap]) for f0 in (140, 180, 160, 200)]
+    )
+    if noise_db is None:
+        return y
+    speech_power = float(np.mean(harmonic(140.0, seconds=0.4) ** 2))
+    noise = np.random.default_rng(seed).standard_normal(len(y)).astype(np.float32)
+    return y + noise * np.float32(np.sqrt(speech_power / 10 ** (noise_db / 10)))
+
+
+def test_pauses_filled_with_noise_are_not_taken_for_speech():
+    # Noise 25 dB under the bursts (speech at 20 dB SNR over its mean power has its loud
+    # frames some 30 dB over the noise) is within active_top_db (35 dB) of the loudest
+    # frame: without the noise-floor rule nearly every frame counts as active.
+    on, off = feature_config(), feature_config(active_floor_db=0.0)
+    clean = _bursts_and_pauses(None)
+    noisy = _bursts_and_pauses(25.0)
+    ratio = {
+        (name, cfg_name): value(cfg, extract_features(y, config=cfg), "active_ratio")
+        for name, y in (("clean", clean), ("noisy", noisy))
+        for cfg_name, cfg in (("on", on), ("off", off))
+    }
+    assert ratio["clean", "on"] == pytest.approx(0.5, abs=0.05)
+    assert ratio["noisy", "off"] > 0.95
+    assert ratio["noisy", "on"] == pytest.approx(ratio["clean", "on"], abs=0.05)
+    # and the statistics follow: the voiced share of the active frames stays that of speech
+    x_on = extract_features(noisy, config=on)
+    x_off = extract_features(noisy, config=off)
+    assert value(on, x_on, "voiced_ratio") > 0.9 > 0.6 > value(off, x_off, "voiced_ratio")
+
+
+def test_a_steady_sound_keeps_its_frames_under_the_noise_floor_rule():
+    # no pauses: the 2 % floor is the sound itself, and the rule stops 2 x 10 dB below the top
+    cfg = feature_config()
+    assert value(cfg, extract_features(harmonic(150.0), config=cfg), "active_ratio") > 0.95
+
+
+def test_model_files_from_before_the_noise_floor_rule_extract_what_they_were_trained_on():
+    from ser.features.config import ADDED_PARAMS
+
+    stored = feature_config().to_dict()
+    del stored["params"]["active_floor_db"]  # as written before the parameter existed
+    cfg = FeatureConfig.from_dict(stored)
+    assert cfg.params["active_floor_db"] == ADDED_PARAMS["default"]["active_floor_db"] == 0.0
+    y = _bursts_and_pauses(25.0)
+    old = extract_features(y, config=cfg)
+    np.testing.assert_array_equal(
+        old, extract_features(y, config=feature_config(active_floor_db=0.0))
+    )
+    assert not np.array_equal(old, extract_features(y, config=feature_config()))

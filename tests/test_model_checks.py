@@ -286,6 +286,7 @@ _PARAM_VALUES = {
     "f0_max": st.one_of(st.floats(-1.0, 13000.0), st.none(), st.just("450")),
     "voicing_threshold": st.one_of(st.floats(-0.5, 1.5), st.just(float("nan"))),
     "active_top_db": st.floats(-1.0, 130.0),
+    "active_floor_db": st.floats(-1.0, 130.0),
 }
 
 
