@@ -27,7 +27,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import default_data_dir, describe, machine, ravdess_files, write_results
+from _common import (
+    compile_bytecode,
+    default_data_dir,
+    describe,
+    machine,
+    ravdess_files,
+    write_results,
+)
 
 
 def start_cluster(workers: int, folder: Path) -> tuple[str, list[subprocess.Popen]]:
@@ -99,6 +106,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2, help="local jobs = Dask worker processes")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    compile_bytecode()
 
     from ser.annotate.worker import extract_item, worker_died
     from ser.audio.segments import SegmentOptions

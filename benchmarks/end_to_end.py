@@ -41,6 +41,7 @@ from typing import Any
 from _common import (
     REPO,
     bench_model,
+    compile_bytecode,
     default_data_dir,
     describe,
     machine,
@@ -107,6 +108,7 @@ def main() -> int:
     ap.add_argument("--no-breakdown", action="store_true", help="skip the in-process run")
     ap.add_argument("--bare", metavar="LIST", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    compile_bytecode()
     jobs_list = [int(j) for j in args.jobs.split(",") if j.strip()]
     if args.bare:
         bare(args.bare, jobs_list[0])

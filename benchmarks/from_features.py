@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import default_data_dir, describe, machine, write_results
+from _common import compile_bytecode, default_data_dir, describe, machine, write_results
 
 BIN = Path(sys.executable).parent
 
@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    compile_bytecode()
     m = machine()
     print(describe(m), flush=True)
     jobs = ["--jobs", str(args.jobs)]

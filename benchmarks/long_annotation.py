@@ -47,7 +47,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _conversations as conv
-from _common import REPO, cpu_ticks, default_data_dir, describe, machine, write_results
+from _common import (
+    REPO,
+    compile_bytecode,
+    cpu_ticks,
+    default_data_dir,
+    describe,
+    machine,
+    write_results,
+)
 
 BIN = Path(sys.executable).parent
 RECORDINGS = ["conv_10min", "conv_60min", "conv_stereo", "conv_180min"]
@@ -264,6 +272,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="60-min runs per --jobs value")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    compile_bytecode()
     out = Path(args.out_dir).resolve()
     if out.is_relative_to(REPO):
         raise SystemExit(f"--out-dir {out} is inside the repository; choose another folder")

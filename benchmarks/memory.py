@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, bench_model, describe, machine, write_results
+from _common import REPO, bench_model, compile_bytecode, describe, machine, write_results
 
 WRAPPER = r"""
 import atexit, json, resource, runpy, sys
@@ -239,6 +239,7 @@ def main() -> int:
     ap.add_argument("--model", default=None, help="model name or file (default: see doc)")
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "ser-bench", "memory"))
     args = ap.parse_args()
+    compile_bytecode()
     sizes = [int(s) for s in args.sizes.split(",")]
     root = Path(args.dir)
     if root.resolve().is_relative_to(REPO):

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, bench_model, describe, machine, write_results
+from _common import REPO, bench_model, compile_bytecode, describe, machine, write_results
 from memory import make_linked_corpus
 
 
@@ -65,6 +65,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "ser-bench", "resume"))
     args = ap.parse_args()
+    compile_bytecode()
     import numpy as np
     import pandas as pd
 

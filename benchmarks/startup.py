@@ -36,6 +36,7 @@ from typing import Any
 from _common import (
     REPO,
     bench_model,
+    compile_bytecode,
     default_data_dir,
     describe,
     machine,
@@ -113,6 +114,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--model", default=None, help="model name or file (default: see doc)")
     args = ap.parse_args()
+    compile_bytecode()
     m = machine()
     model = bench_model(args.model)
     py = sys.executable

@@ -54,7 +54,15 @@ import tempfile
 import time
 from typing import Any
 
-from _common import default_data_dir, describe, machine, maxrss_mib, ravdess_files, write_results
+from _common import (
+    compile_bytecode,
+    default_data_dir,
+    describe,
+    machine,
+    maxrss_mib,
+    ravdess_files,
+    write_results,
+)
 
 VARIANTS = ("a_default", "b_seeds", "c_floor")
 LABELS = {
@@ -302,6 +310,7 @@ def main() -> int:
         "out of the box; ser caps its own calls at one thread)",
     )
     args = ap.parse_args()
+    compile_bytecode()
     jobs_list = [int(j) for j in args.jobs.split(",") if j.strip()]
 
     import soundfile as sf
