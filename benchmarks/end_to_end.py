@@ -3,8 +3,9 @@
     python benchmarks/end_to_end.py [--data DIR] [--jobs 1,2] [--files N] [--repeats 5]
                                     [--model NAME|PATH]
 
-Both sides run as fresh subprocesses, timed from outside, interleaved (their order
-alternating), ``--repeats`` times each; medians are reported (on this shared VM one run of
+Both sides run as fresh subprocesses, timed from outside, ``--repeats`` rounds; each round
+runs every ``--jobs`` value and both sides (their order alternating), so that the VM's speed,
+which drifts over minutes, hits them alike. Medians are reported (on this shared VM one run of
 either side swings by 10-20 %, as much as the bar's margin, so one or two repeats decide
 nothing):
 
@@ -15,7 +16,10 @@ B  the bare extraction of the throughput benchmark's (a): ``process_file(path,
    ``joblib.Parallel(n_jobs=N, backend="loky")`` (a plain loop for N=1), features kept in
    memory, nothing written. It also reports its own import and extraction times.
 
-Throughput ratio = B wall / E wall (bar: at least 0.90). Then one in-process
+Throughput ratio = B wall / E wall (bar: at least 0.90). Speed-up of each ``--jobs`` value
+against the first, for E and for B: the ratio of the medians, and the median of the ratios
+taken within each round; E's speed-up over B's is the share of the machine's own scaling
+that ``ser-annotate`` keeps (bar for E: 1.8x at ``--jobs 2``). Then one in-process
 ``ser.annotate.annotate_to_file`` run per ``--jobs`` gives the breakdown of where E's extra
 time goes, from the parts the run times itself (``RunSummary.timings``: model loading, walk,
 prediction, table writing, and the extraction or the wait for the workers). With
@@ -98,6 +102,23 @@ def _breakdown(data: str, jobs: int, model: str, out: str) -> dict[str, float]:
     return res
 
 
+def _speedup(base: dict[str, list], runs: dict[str, list], j0: int, j: int) -> dict[str, float]:
+    """``--jobs j`` against ``--jobs j0``: ratio of the median walls of each side, and the
+    median of the per-round ratios (each round ran both values within seconds); printed."""
+    out: dict[str, float] = {}
+    for side, name in (("E", "ser-annotate"), ("B", "bare extraction")):
+        medians = statistics.median(base[side]) / statistics.median(runs[side])
+        paired = statistics.median(a / b for a, b in zip(base[side], runs[side]))
+        out[f"{name}_medians"], out[f"{name}_per_round"] = round(medians, 3), round(paired, 3)
+        print(f"  --jobs {j} against --jobs {j0}, {name:15}: {medians:.2f}x (median of "
+              f"per-round ratios {paired:.2f}x)")  # fmt: skip
+    kept = out["ser-annotate_per_round"] / out["bare extraction_per_round"]
+    out["annotate_share_of_bare_speedup"] = round(kept, 3)
+    print(f"  ser-annotate keeps {100 * kept:.0f} % of the bare extraction's speed-up "
+          f"(per-round ratios); bar for ser-annotate: 1.8x at --jobs 2")  # fmt: skip
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=default_data_dir(), help="RAVDESS folder")
@@ -134,47 +155,47 @@ def main() -> int:
     print(f"data: {len(files)} files from {args.data}; model: {model}")
 
     py = sys.executable
+    runs: dict[int, dict[str, list]] = {
+        j: {"E": [], "B": [], "inner": [], "rc": []} for j in jobs_list
+    }
+    # Rounds interleave the --jobs values as well as the two sides, so that the VM's speed,
+    # which drifts over minutes, hits every --jobs value alike.
+    for r in range(args.repeats):
+        for jobs in jobs_list:
+            out = os.path.join(tmp, f"labels-{jobs}.parquet")
+            e_cmd = [py, "-m", "ser.annotate", corpus, "--out", out, "--jobs", str(jobs),
+                     "--model", model, "--quiet", "--overwrite"]  # fmt: skip
+            b_cmd = [py, str(Path(__file__).resolve()), "--bare", list_file, "--jobs", str(jobs)]
+            for side in ("E", "B") if r % 2 == 0 else ("B", "E"):
+                wall, proc = _run(e_cmd if side == "E" else b_cmd)
+                if side == "E" and proc.returncode not in (0, 1):
+                    print(proc.stderr[-2000:], file=sys.stderr)
+                    raise SystemExit(f"ser-annotate failed with exit status {proc.returncode}")
+                if side == "B" and proc.returncode != 0:
+                    print(proc.stderr[-2000:], file=sys.stderr)
+                    raise SystemExit("bare extraction failed")
+                runs[jobs][side].append(wall)
+                if side == "E":
+                    runs[jobs]["rc"].append(proc.returncode)
+                else:
+                    runs[jobs]["inner"].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+
     results: dict[str, Any] = {}
     for jobs in jobs_list:
-        out = os.path.join(tmp, f"labels-{jobs}.parquet")
-        e_cmd = [py, "-m", "ser.annotate", corpus, "--out", out, "--jobs", str(jobs),
-                 "--model", model, "--quiet", "--overwrite"]  # fmt: skip
-        b_cmd = [py, str(Path(__file__).resolve()), "--bare", list_file, "--jobs", str(jobs)]
-        e_walls: list[float] = []
-        b_walls: list[float] = []
-        b_inner: list[dict[str, Any]] = []
-        e_rc: list[int] = []
-        for r in range(args.repeats):
-            order = ("E", "B") if r % 2 == 0 else ("B", "E")
-            for side in order:
-                if side == "E":
-                    wall, proc = _run(e_cmd)
-                    e_walls.append(wall)
-                    e_rc.append(proc.returncode)
-                    if proc.returncode not in (0, 1):
-                        print(proc.stderr[-2000:], file=sys.stderr)
-                        raise SystemExit(f"ser-annotate failed with exit status {proc.returncode}")
-                else:
-                    wall, proc = _run(b_cmd)
-                    if proc.returncode != 0:
-                        print(proc.stderr[-2000:], file=sys.stderr)
-                        raise SystemExit("bare extraction failed")
-                    b_walls.append(wall)
-                    b_inner.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        e_walls, b_walls, b_inner = runs[jobs]["E"], runs[jobs]["B"], runs[jobs]["inner"]
         e, b = statistics.median(e_walls), statistics.median(b_walls)
         res: dict[str, Any] = {
             "annotate_wall_s": [round(x, 3) for x in e_walls],
-            "annotate_exit_status": e_rc,
+            "annotate_exit_status": runs[jobs]["rc"],
             "bare_wall_s": [round(x, 3) for x in b_walls],
             "bare_inner": b_inner,
             "annotate_files_per_s": round(len(files) / e, 2),
             "bare_files_per_s": round(len(files) / b, 2),
             "throughput_ratio": round(b / e, 3),
             "overhead_share": round(1 - b / e, 3),
-            "loadavg_after": list(os.getloadavg()),
         }
         inner = statistics.median(x["extract_s"] for x in b_inner)
-        print(f"\n--jobs {jobs} (load average now {os.getloadavg()[0]:.2f})")
+        print(f"\n--jobs {jobs}")
         print(f"  ser-annotate end to end : {e:7.2f} s  {len(files) / e:7.1f} files/s")
         print(
             f"  bare extraction         : {b:7.2f} s  {len(files) / b:7.1f} files/s "
@@ -185,6 +206,8 @@ def main() -> int:
             f"(overhead share {100 * (1 - b / e):.1f} %)  bar >= 0.90: "
             f"{'PASS' if b / e >= 0.9 else 'FAIL'}"
         )
+        if jobs != jobs_list[0]:
+            res["speedup"] = _speedup(runs[jobs_list[0]], runs[jobs], jobs_list[0], jobs)
         if not args.no_breakdown:
             bd = _breakdown(corpus, jobs, model, os.path.join(tmp, f"bd-{jobs}.parquet"))
             res["breakdown_in_process"] = bd
@@ -203,6 +226,7 @@ def main() -> int:
         "results": results,
         "bars": {f"ratio_jobs{j}_ge_0.90": r["throughput_ratio"] >= 0.9
                  for j, r in results.items()},
+        "interleaved": "each round runs every --jobs value, both sides, in alternating order",
         "loadavg_end": list(os.getloadavg()),
     })  # fmt: skip
     print(f"wrote {path}")
