@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ser.corpora.emotions import emotion_order
 from ser.models.metrics import (
     ReliabilityBin,
     Scores,
@@ -96,7 +97,8 @@ def compare_labels(
         ``status``, ``emotion``, ``prob_*``, ``true_emotion``, ``actor``), or one read back
         from a file.
     classes : sequence of str, optional
-        The model's classes, in its order; by default read from the ``prob_*`` columns.
+        The model's classes; by default read from the ``prob_*`` columns. The comparison
+        lists them in ser's order of emotions (:func:`~ser.corpora.emotions.emotion_order`).
     training_actors : sequence of int, optional
         Actors of this corpus the model was trained on
         (:func:`~ser.annotate.truth.training_actors`); scored rows by them are counted,
@@ -109,7 +111,7 @@ def compare_labels(
     ]
     if classes is None:
         classes = [c[len("prob_") :] for c in names if c.startswith("prob_")]
-    classes = tuple(classes)
+    classes = tuple(emotion_order(classes))
     truth = _column(table, "true_emotion")
     status = _column(table, "status")
     emotion = _column(table, "emotion")

@@ -6,7 +6,13 @@ from collections.abc import Iterable
 
 from ser.common.errors import DataError
 
-__all__ = ["EMOTIONS", "EMOTION_SYNONYMS", "canonical_emotion", "validate_subset"]
+__all__ = [
+    "EMOTIONS",
+    "EMOTION_SYNONYMS",
+    "canonical_emotion",
+    "emotion_order",
+    "validate_subset",
+]
 
 #: RAVDESS emotion codes, in code order (01..08).
 EMOTIONS: tuple[str, ...] = (
@@ -19,6 +25,15 @@ EMOTIONS: tuple[str, ...] = (
     "disgust",
     "surprised",
 )
+
+
+def emotion_order(emotions: Iterable[str]) -> list[str]:
+    """``emotions`` without repeats, in ser's order of emotions (:data:`EMOTIONS`, RAVDESS's:
+    neutral, calm, happy, sad, angry, fearful, disgust, surprised), then any others by name.
+    Every table, printout and figure that lists emotions lists them in this order."""
+    seen = {str(e) for e in emotions}
+    return [e for e in EMOTIONS if e in seen] + sorted(seen - set(EMOTIONS))
+
 
 #: Every spelling of an emotion that labelled corpora use, lower-case, onto ser's names; the
 #: one table of them (:func:`canonical_emotion` reads it, case-insensitively). A single

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ser.common.errors import DataError
+from ser.corpora.emotions import emotion_order
 
-from .figures import emotion_order
 from .html import Page, write_page
 from .source import AnnotationTable, read_annotation_table
 

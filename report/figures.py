@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ser.common.palette import ERROR_COLOUR, colour_of, colours_of
+from ser.corpora.emotions import emotion_order
 
 __all__ = [
     "comparison_bars",
@@ -67,16 +68,6 @@ def _styled(make: Callable[..., Any]) -> Callable[..., Any]:
 
     wrapper.__name__, wrapper.__doc__ = make.__name__, make.__doc__
     return wrapper
-
-
-def emotion_order(emotions: Sequence[str]) -> list[str]:
-    """``emotions`` without repeats, in ser's order of emotions (RAVDESS's: neutral, calm,
-    happy, sad, angry, fearful, disgust, surprised), then any others by name. Every figure
-    and table of a report lists emotions in this order."""
-    from ser.corpora import EMOTIONS
-
-    seen = {str(e) for e in emotions}
-    return [e for e in EMOTIONS if e in seen] + sorted(seen - set(EMOTIONS))
 
 
 def _bars(ax: Any, labels: Sequence[str], values: Sequence[float], colours: Sequence[str]) -> None:

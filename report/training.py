@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .figures import emotion_order
+from ser.corpora.emotions import emotion_order
+
 from .html import Page, write_page
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from ser.annotate import compare_ravdess
 from ser.annotate.cli import app
+from ser.corpora.emotions import emotion_order
 from ser.models import bundled_model_path
 
 # 8 emotions x 2 actors, normal intensity, first statement and repetition
@@ -70,9 +71,13 @@ def test_compare_ravdess_prints_the_metrics_of_the_table(
         assert cmp.n_unknown_class == n_unknown == 2 * len(unknown)  # 2 actors per emotion
         assert re.search(
             rf"Left out: {n_unknown} rows of emotions the model does not know "
-            rf"\({', '.join(unknown)}\)\n  The metrics cover only {', '.join(classes)}",
+            rf"\({', '.join(unknown)}\)\n  The metrics cover only "
+            rf"{', '.join(emotion_order(classes))}",
             result.stdout,
         )
+    # the confusion table lists the classes in ser's order of emotions, as reports do
+    header = next(line for line in result.stdout.splitlines() if line.startswith("true \\"))
+    assert header.split()[3:-1] == emotion_order(classes) != sorted(classes)
     for c in classes:  # the confusion table lists every class with its recall
         assert re.search(rf"^{c}\s", result.stdout, re.MULTILINE)
 
