@@ -1,9 +1,8 @@
 """From worker results to journal entries, and what the journal records.
 
-:class:`Collector` gathers the results of each file (the pieces of a long recording arrive
-separately) and hands the finished file, as a :class:`FileEntry`, to the run's
-:class:`~.journal.Journal`; :func:`entry_batch` is the journal's row format, and
-:func:`run_manifest` what a run is (a resumed one must be the same).
+:class:`Collector` gathers the results of each file (a long recording's pieces arrive apart)
+and hands the finished file, as a :class:`FileEntry`, to the run's :class:`~.journal.Journal`;
+:func:`entry_batch` is the journal's row format, :func:`run_manifest` what a run is.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ser.features.config import config_changes
 from ser.models import Model
 from ser.models.model import sha256_file
 
@@ -409,7 +409,8 @@ def manifest_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
                 if a.get(k) != b.get(k)
             ]
         elif key == "features":
-            out.append(_OPTION[key])
+            if changes := config_changes(a or {}, b or {}):  # not a parameter added since
+                out.append(f"{_OPTION[key]} ({', '.join(changes)})")
         else:
             out.append(f"{_OPTION.get(key, key)} ({a} -> {b})")
     return out

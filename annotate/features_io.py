@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ser.common.errors import DataError, OutputError
-from ser.features.config import FeatureConfig
+from ser.features.config import FeatureConfig, config_changes
 from ser.features.extract import feature_names
 
 from .collect import column, numeric
@@ -188,11 +188,12 @@ class FeaturesSource:
 
     def check_model(self, model_config: FeatureConfig, model_name: str) -> None:
         """A :class:`DataError` unless the model extracts the features the table holds."""
-        if model_config.to_dict() != self.config.to_dict():
+        if changes := config_changes(self.config.to_dict(), model_config.to_dict()):
             raise DataError(
                 f"--from-features {self.path!r} holds features {self.config.name!r} "
                 f"({len(self.names)} values) of another configuration than model "
-                f"{model_name!r} was trained on; annotate the audio with it instead"
+                f"{model_name!r} was trained on (table -> model: {', '.join(changes)}); "
+                "annotate the audio with it instead"
             )
 
     def tables(self) -> Iterator[pa.Table]:

@@ -26,6 +26,7 @@ __all__ = [
     "PARAM_RANGES",
     "FeatureConfig",
     "check_config",
+    "config_changes",
     "feature_config",
 ]
 
@@ -239,3 +240,19 @@ def check_config(cfg: FeatureConfig) -> None:
             f"ser computes version {current}; retrain the model with ser-train"
         )
     _check_params(cfg.name, cfg.params)
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What differs between two stored configurations (``to_dict()``), each as
+    ``"active_floor_db 0.0 -> 10.0"``, read as :meth:`FeatureConfig.from_dict` reads them (a
+    parameter added later takes its :data:`ADDED_PARAMS` value); empty when they are equal."""
+
+    def flat(d: dict[str, Any]) -> dict[str, Any]:
+        name = d.get("name")
+        params = {**ADDED_PARAMS.get(str(name), {}), **dict(d.get("params") or {})}
+        return {"name": name, "version": d.get("version"), **params}
+
+    a, b = flat(old), flat(new)
+    return [
+        f"{k} {a.get(k)} -> {b.get(k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
+    ]

@@ -164,3 +164,17 @@ def test_model_files_from_before_the_noise_floor_rule_extract_what_they_were_tra
         old, extract_features(y, config=feature_config(active_floor_db=0.0))
     )
     assert not np.array_equal(old, extract_features(y, config=feature_config()))
+
+
+def test_config_changes_name_each_parameter_and_ignore_one_added_since():
+    from ser.features.config import config_changes
+
+    new = feature_config().to_dict()
+    old = feature_config(active_floor_db=0.0).to_dict()
+    del old["params"]["active_floor_db"]  # as written before the parameter existed
+    assert config_changes(old, feature_config(active_floor_db=0.0).to_dict()) == []
+    assert config_changes(old, new) == ["active_floor_db 0.0 -> 10.0"]
+    assert config_changes(new, {**new, "version": 2}) == ["version 1 -> 2"]
+    assert config_changes(new, feature_config("seed").to_dict())[0] == (
+        "active_floor_db 10.0 -> None"
+    )

@@ -102,6 +102,7 @@ def test_a_model_of_another_feature_configuration_is_refused(tmp_path, corpus, t
     assert result.exit_code == 2
     line = result.stderr.strip().splitlines()[-1]
     assert "another configuration than model 'tiny' was trained on" in line, line
+    assert "(table -> model: fmin 60.0 -> 50.0)" in line, line
     assert not (tmp_path / "b.parquet").exists()
 
 

@@ -330,3 +330,16 @@ def test_the_journal_reads_back_in_table_order_whatever_the_sessions_wrote(
         X = column(t, "features")
         for f, k, x in zip(column(t, "file").tolist(), column(t, "seq").tolist(), X):
             np.testing.assert_array_equal(x, _entry(f, rows + f % 2, 3).features[k])
+
+
+def test_a_journal_of_features_before_a_parameter_existed_is_the_same_run():
+    from ser.annotate.collect import manifest_changes
+    from ser.features import feature_config
+
+    old = feature_config(active_floor_db=0.0).to_dict()
+    del old["params"]["active_floor_db"]  # a journal written before the parameter existed
+    same = {"features": feature_config(active_floor_db=0.0).to_dict()}
+    assert manifest_changes({"features": old}, same) == []
+    assert manifest_changes({"features": old}, {"features": feature_config().to_dict()}) == [
+        "the feature configuration (active_floor_db 0.0 -> 10.0)"
+    ]
