@@ -259,7 +259,10 @@ def annotate_command(
     quiet: Annotated[
         bool,
         typer.Option(
-            "--quiet", "-q", help="No progress bar, summary or warnings.", rich_help_panel=_RUN
+            "--quiet",
+            "-q",
+            help="No progress bar, summary or warnings (the --compare figures are still printed).",
+            rich_help_panel=_RUN,
         ),
     ] = False,
     version: Annotated[

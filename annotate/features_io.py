@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ser.common.errors import DataError, OutputError
+from ser.common.errors import DataError, FeatureError, OutputError
 from ser.features.config import FeatureConfig, config_changes
 from ser.features.extract import feature_names
 
@@ -67,6 +67,8 @@ KEPT_METADATA = (
     "ser.model_sha256",
     "ser.created_utc",
 )
+#: The metadata keys that --from-features reads.
+_READ_METADATA = ("ser.feature_set", "ser.segments", "ser.speaker_from")
 #: Rows per batch read back.
 READ_ROWS = 4096
 
@@ -167,14 +169,20 @@ class FeaturesSource:
         raw = self._file.schema_arrow.metadata or {}
         self.metadata = {k.decode(): v.decode() for k, v in raw.items()}
         try:
-            self.config = FeatureConfig.from_dict(json.loads(self.metadata["ser.feature_set"]))
-            self.segments: dict[str, Any] = json.loads(self.metadata["ser.segments"])
-            self.speaker_from: str = json.loads(self.metadata["ser.speaker_from"])
-        except (KeyError, ValueError, TypeError) as exc:
+            stored = {k: json.loads(self.metadata[k]) for k in _READ_METADATA}
+        except KeyError as exc:
             raise DataError(
                 f"--from-features {self.path!r} is not a features table of ser-annotate "
                 f"--features-out (its metadata lacks {exc})"
             ) from None
+        except ValueError as exc:
+            raise DataError(f"--from-features {self.path!r}: bad metadata: {exc}") from None
+        try:
+            self.config = FeatureConfig.from_dict(stored["ser.feature_set"])
+        except FeatureError as exc:
+            raise DataError(f"--from-features {self.path!r}: {exc}") from None
+        self.segments: dict[str, Any] = stored["ser.segments"]
+        self.speaker_from: str = stored["ser.speaker_from"]
         self.names = feature_names(self.config)
         have = set(self._file.schema_arrow.names)
         missing = [n for n in (*_ROW_COLUMNS, *self.names) if n not in have]

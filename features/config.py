@@ -84,7 +84,7 @@ class FeatureConfig:
     ``f0_min`` : float      (0, f0_max) Hz
     ``voicing_threshold``   [0, 1]
     ``active_top_db``       (0, 120] dB
-    ``active_floor_db``     [0, 120] dB; 0 turns the noise-floor rule off
+    ``active_floor_db``     [0, active_top_db / 2) dB; 0 turns the noise-floor rule off
     ======================  ==============================================================
 
     A frame is *active* (its values enter the statistics) when its energy is within
@@ -119,8 +119,10 @@ class FeatureConfig:
         try:
             name, params = str(d["name"]), dict(d["params"])
             cfg = cls(name, int(d["version"]), {**ADDED_PARAMS.get(name, {}), **params})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FeatureError(f"invalid feature configuration {d!r}: {exc}") from None
+        except KeyError as exc:
+            raise FeatureError(f"invalid feature configuration: no {exc} in it") from None
+        except (TypeError, ValueError) as exc:
+            raise FeatureError(f"invalid feature configuration {_show(d)}: {exc}") from None
         check_config(cfg)
         return cfg
 
@@ -176,7 +178,10 @@ _RANGES: dict[str, _Range] = {
     "f0_min": _Range("real", "(0, f0_max)", 0.0, lambda p: p["f0_max"], True, True),
     "voicing_threshold": _Range("real", "[0, 1]", 0.0, 1.0),
     "active_top_db": _Range("real", "(0, 120]", 0.0, 120.0, open_lo=True),
-    "active_floor_db": _Range("real", "[0, 120]", 0.0, 120.0),
+    # from active_top_db / 2 up the rule could never bind (its cap is 2 x this under the top)
+    "active_floor_db": _Range(
+        "real", "[0, active_top_db / 2)", 0.0, lambda p: p["active_top_db"] / 2, open_hi=True
+    ),
 }
 #: Feature set -> parameter -> accepted range, checked in this order (a bound uses only the
 #: parameters above it); the table in :class:`FeatureConfig` documents them.

@@ -178,3 +178,20 @@ def test_config_changes_name_each_parameter_and_ignore_one_added_since():
     assert config_changes(new, feature_config("seed").to_dict())[0] == (
         "active_floor_db 10.0 -> None"
     )
+
+
+def test_active_floor_db_stops_below_where_it_could_never_bind():
+    # the rule's cap lies 2 x active_floor_db under the loudest frame: from active_top_db / 2
+    # up it would be no stricter than active_top_db alone, so such values are refused
+    assert feature_config(active_floor_db=17.4).params["active_floor_db"] == 17.4
+    for value in (17.5, 60.0):
+        with pytest.raises(FeatureError, match=r"active_floor_db=.* out of range: \[0, active_"):
+            feature_config(active_floor_db=value)
+    assert feature_config(active_top_db=60.0, active_floor_db=29.0).params["active_floor_db"] == 29
+
+
+def test_a_stored_configuration_without_a_name_says_so():
+    stored = feature_config().to_dict()
+    del stored["name"]
+    with pytest.raises(FeatureError, match=r"^invalid feature configuration: no 'name' in it$"):
+        FeatureConfig.from_dict(stored)

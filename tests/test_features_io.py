@@ -4,6 +4,7 @@ the same table re-predicted from it without decoding, by any model of that confi
 from __future__ import annotations
 
 import os
+import re
 
 import pandas as pd
 import pandas.testing as pdt
@@ -166,3 +167,29 @@ def test_compare_labels_rows_anew_from_their_paths(tmp_path, write_audio, tiny_m
     assert summary.comparison is not None
     truth = read(again)["true_emotion"]
     assert truth.tolist()[:2] == ["sad", "angry"] and truth.isna().tolist() == [False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda fs: fs.replace(b'"active_floor_db": 10.0', b'"active_floor_db": -1.0'),
+         r": feature parameter active_floor_db=-1.0 is out of range"),
+        (lambda fs: b"{" + fs, r": bad metadata: "),
+    ],
+)  # fmt: skip
+def test_a_features_table_with_bad_feature_metadata_is_one_clear_line(
+    tmp_path, corpus, tiny_model_path, edit, message
+):
+    feats = tmp_path / "feats.parquet"
+    annotate_to_file(corpus, out=tmp_path / "a.parquet", model=tiny_model_path, jobs=1,
+                     features_out=feats)  # fmt: skip
+    table = pq.read_table(feats)
+    meta = dict(table.schema.metadata)
+    meta[b"ser.feature_set"] = edit(meta[b"ser.feature_set"])
+    pq.write_table(table.replace_schema_metadata(meta), tmp_path / "bad.parquet")
+    args = ["--from-features", str(tmp_path / "bad.parquet"), "-m", str(tiny_model_path)]
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / "b.parquet")])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert re.search(rf"--from-features '.*bad.parquet'{message}", line), line
+    assert "lacks" not in line
