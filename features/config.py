@@ -91,11 +91,10 @@ class FeatureConfig:
     ``active_top_db`` of the loudest frame's and more than ``active_floor_db`` above the
     recording's noise floor (the energy that 2 % of the frames fall below), or at least
     within 2 x ``active_floor_db`` of the loudest (so that a sound without pauses, a steady
-    tone say, keeps its frames). The second rule
-    keeps pauses filled with background noise out: at 20 dB SNR the first one alone takes
-    nearly every noise-only frame for speech. Model files written before the second rule
-    existed have no ``active_floor_db`` and are read with 0 (:data:`ADDED_PARAMS`), so
-    they extract exactly what they were trained on.
+    tone say, keeps its frames). The second rule keeps pauses filled with background noise
+    out: at 20 dB SNR the first one alone takes nearly every noise-only frame for speech.
+    Model files written before the second rule existed have no ``active_floor_db`` and are
+    read with 0 (:data:`ADDED_PARAMS`), so they extract exactly what they were trained on.
 
     :meth:`from_dict` and :func:`feature_config` check a configuration, and
     :func:`extract_features` checks it again, so the memory and time that extraction takes
