@@ -15,7 +15,7 @@ import streamlit as st
 
 from ser.app.charts import zscore_chart
 from ser.app.clips import ACCEPTED_SUFFIXES, Clip, check_clip, clips_on_disk
-from ser.app.ui import current_model, current_settings, reported_errors
+from ser.app.ui import ANALYSING, current_model, current_settings, reported_errors
 from ser.common.errors import AudioError
 
 if TYPE_CHECKING:
@@ -47,13 +47,13 @@ def analyse_clip(path: str | os.PathLike[str], model: Model | None) -> Analysis:
         return signal, seed, None, str(exc)
 
 
-@st.cache_data(max_entries=8, show_spinner="Analysing the clip…")
+@st.cache_data(max_entries=8, show_spinner=ANALYSING)
 def _analyse_upload(digest: str, model_key: str, _clip: Clip, _model: Model | None) -> Analysis:
     with clips_on_disk([_clip]) as (path,):
         return analyse_clip(path, _model)
 
 
-@st.cache_data(max_entries=8, show_spinner="Analysing the clip…")
+@st.cache_data(max_entries=8, show_spinner=ANALYSING)
 def _analyse_path(
     path: str, stamp: tuple[int, int], model_key: str, _model: Model | None
 ) -> Analysis:

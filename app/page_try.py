@@ -26,7 +26,7 @@ from ser.app.clips import (
     predict_clips,
 )
 from ser.app.speech import result_sentence, speech_html
-from ser.app.ui import current_model, one_line, reported_errors
+from ser.app.ui import ANALYSING, current_model, one_line, reported_errors
 from ser.common.errors import AudioError
 from ser.features.normalize import MIN_GROUP_SIZE
 
@@ -98,7 +98,7 @@ def _predict(
     return predict_clips(_clips, _model)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=16, show_spinner=ANALYSING)
 def _analyse(digest: str, _clip: Clip) -> tuple[ClipSignal, LogMel, PitchTrack]:
     from ser.app.signals import load_signal, log_mel, pitch_track
 

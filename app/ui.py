@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ser.models import Model
 
 __all__ = [
+    "ANALYSING",
     "MODEL_FILE",
     "current_model",
     "current_settings",
@@ -33,6 +34,13 @@ logger = logging.getLogger(__name__)
 
 #: The picker's entry for a model file (by path, or uploaded).
 MODEL_FILE = "a model file…"
+#: What the pages show while a clip's waveform, spectrogram and pitch are drawn. librosa's
+#: pitch trackers are compiled (numba) at their first call after an install, then cached:
+#: 21 s for that first call in a fresh virtual environment, 2 s after (2-core VM, 2026-12-02).
+ANALYSING = (
+    "Analysing the clip… (the first clip after installing takes some 20 s longer: librosa "
+    "compiles its pitch tracker once)"
+)
 _MODEL_KEY = "ser_model"
 
 
