@@ -10,6 +10,7 @@ without a prediction are hatched.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -102,6 +103,13 @@ def _confidence(part: pd.DataFrame) -> np.ndarray:
     return part[probs].to_numpy(dtype=float, na_value=np.nan).max(axis=1)
 
 
+def minute_step(seconds: float) -> int:
+    """Seconds between the time ticks of a recording ``seconds`` long: whole minutes (1, 2, 5,
+    10, 15 or 30, the least that gives at most 10 ticks), else whole hours."""
+    minutes = next((m for m in (1, 2, 5, 10, 15, 30) if seconds <= 10 * 60 * m), None)
+    return 60 * minutes if minutes else 3600 * max(1, math.ceil(seconds / 36000))
+
+
 def _clock(seconds: float, _pos: object = None) -> str:
     m, s = divmod(round(seconds), 60)
     h, m = divmod(m, 60)
@@ -114,7 +122,7 @@ def timeline_figure(recordings: Sequence[Recording], order: Sequence[str]) -> An
     ``order`` lists the emotions for the legend (those present are shown).
     """
     from matplotlib.patches import Patch
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
 
     with style():
         fig, axes = new_figure(10.0, 1.25 * len(recordings) + 0.8, nrows=len(recordings))
@@ -152,6 +160,7 @@ def timeline_figure(recordings: Sequence[Recording], order: Sequence[str]) -> An
                 fontsize=9,
             )
             if rec.duration > 120:
+                ax.xaxis.set_major_locator(MultipleLocator(minute_step(rec.duration)))
                 ax.xaxis.set_major_formatter(FuncFormatter(_clock))
         axes[-1].set_xlabel("time (m:ss)" if recordings[-1].duration > 120 else "time (s)")
         handles = [Patch(color=colour_of(e), label=e) for e in order if e in present]

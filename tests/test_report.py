@@ -314,3 +314,23 @@ def test_a_figure_leaves_pyplot_and_the_global_backend_alone(imported_by):
         "import sys\nassert 'matplotlib.pyplot' not in sys.modules"
     )
     assert imported_by(code, ("matplotlib",)) == ["matplotlib"]
+
+
+def test_timelines_of_long_recordings_tick_on_whole_minutes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ser.report.timeline import Recording, minute_step, timeline_figure
+
+    assert [minute_step(s) for s in (121, 600, 601, 3000, 3600, 18000, 36000, 90000)] == [
+        60, 60, 120, 300, 600, 1800, 3600, 10800
+    ]  # fmt: skip
+    starts = np.arange(0.0, 1500.0, 30.0)
+    rec = Recording("call.wav", None, 1500.0, starts, starts + 20.0,
+                    ["angry"] * len(starts), np.full(len(starts), 0.7))  # fmt: skip
+    fig = timeline_figure([rec], ["angry"])
+    ticks = fig.axes[0].get_xticks()
+    assert len(ticks) > 3 and all(t % 300 == 0 for t in ticks)  # 25 min: every 5 minutes
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert "5:00" in labels and "10:00" in labels
