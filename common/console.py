@@ -18,6 +18,8 @@ from typing import Any
 
 import typer
 
+from .interrupts import Interrupted
+
 __all__ = [
     "HELP_OPTIONS",
     "Interrupted",
@@ -67,15 +69,6 @@ def run_command(app: typer.Typer, prog: str, args: list[str] | None = None) -> N
     except typer.Abort:
         code = 130
     sys.exit(code if isinstance(code, int) else 0)
-
-
-class Interrupted(BaseException):
-    """Ctrl-C or SIGTERM inside :func:`sigterm_interrupts` with ``sigint=True``.
-
-    Not a KeyboardInterrupt on purpose: scikit-learn's MLP catches KeyboardInterrupt in its
-    training loop, warns "Training interrupted by user." and returns the fit cut short, so
-    ``ser-train`` went on and saved a model after Ctrl-C or SIGTERM. Nothing catches this.
-    """
 
 
 @contextlib.contextmanager

@@ -310,6 +310,34 @@ def test_group_folds_put_speakers_of_every_source_in_every_fold():
     assert rav[first].tolist() == ["ravdess:01", "ravdess:02", "ravdess:13", "ravdess:14"]
 
 
+def test_ctrl_c_stops_training_from_the_python_api_too():
+    """Outside the commands (a notebook, a script), train_model runs in
+    ctrl_c_stops_training: Ctrl-C comes out of an MLP fit as KeyboardInterrupt."""
+    import threading
+
+    import numpy as np
+    from sklearn.neural_network import MLPClassifier
+
+    from ser.common.interrupts import ctrl_c_stops_training
+    from ser.train import train_model
+
+    assert train_model.__wrapped__  # the API's entry point runs inside the guard
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((2000, 40)), rng.integers(0, 4, 2000)
+    mlp = MLPClassifier((256, 256), max_iter=200, tol=0, n_iter_no_change=10_000)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_stops_training():
+            timer.start()
+            try:
+                mlp.fit(X, y)
+            finally:
+                timer.cancel()
+    assert mlp.n_iter_ < 200  # stopped, not finished
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_stop_an_mlp_fit_that_would_swallow_them(signum):
     """scikit-learn's MLP catches KeyboardInterrupt in its training loop and returns the fit

@@ -22,6 +22,7 @@ from ser.common.choices import (
     resolve_jobs,
 )
 from ser.common.errors import DataError
+from ser.common.interrupts import stops_on_ctrl_c
 from ser.corpora import EMOTIONS
 from ser.features.config import feature_config
 from ser.features.normalize import GroupStats
@@ -90,6 +91,7 @@ class TrainResult:
         return out
 
 
+@stops_on_ctrl_c
 def train_model(
     files: Sequence[LabelledFile],
     *,
@@ -115,7 +117,9 @@ def train_model(
 
     Every argument, and ``folds`` against the speakers found, is checked before any feature
     is extracted. scikit-learn's ``ConvergenceWarning``\s are counted and logged as one
-    warning at the end instead of one each.
+    warning at the end instead of one each. Ctrl-C stops the whole training with
+    KeyboardInterrupt (:func:`ser.common.interrupts.ctrl_c_stops_training`; scikit-learn's
+    MLP alone would swallow it and return the one fit cut short).
 
     Parameters
     ----------
