@@ -135,7 +135,7 @@ def show_position(position: pd.DataFrame, model: Model | None) -> None:
             else ""
         )
     )
-    left, right = st.columns([3, 2])
+    left, right = st.columns(2)  # the family table needs half the page for its 5 columns
     left.markdown("**Furthest from the training mean**")
     left.altair_chart(zscore_chart(position))
     right.markdown("**By family**")
@@ -144,7 +144,7 @@ def show_position(position: pd.DataFrame, model: Model | None) -> None:
         hide_index=True,
         column_config={
             "mean |z|": st.column_config.NumberColumn(format="%.2f"),
-            "largest |z|": st.column_config.NumberColumn(format="%.2f"),
+            "max |z|": st.column_config.NumberColumn(format="%.2f"),
         },
     )
     outside = int((position["z"].abs() > 3).sum())

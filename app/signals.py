@@ -240,7 +240,8 @@ def feature_position(path: str | os.PathLike[str], model: Model) -> pd.DataFrame
 
 def family_summary(position: pd.DataFrame) -> pd.DataFrame:
     """Per feature family: how many features, the mean and the largest ``|z|``, and the
-    feature furthest from the training mean."""
+    feature furthest from the training mean (columns family, features, mean |z|, max |z|,
+    furthest)."""
     frame = position.assign(abs_z=position["z"].abs())
     rows = []
     for family, group in frame.groupby("family", sort=False):
@@ -250,8 +251,8 @@ def family_summary(position: pd.DataFrame) -> pd.DataFrame:
                 "family": family,
                 "features": len(group),
                 "mean |z|": float(group["abs_z"].mean()),
-                "largest |z|": float(top["abs_z"]),
-                "furthest feature": str(top["feature"]),
+                "max |z|": float(top["abs_z"]),
+                "furthest": str(top["feature"]),
             }
         )
     import pandas as pd
