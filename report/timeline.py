@@ -152,8 +152,11 @@ def timeline_figure(recordings: Sequence[Recording], order: Sequence[str]) -> An
                         ax.broken_barh([spans[i]], (0.0, 0.38 * c), facecolor=colour_of(e))
             ax.set_xlim(0, max(rec.duration, float(np.max(rec.end, initial=0.0))))
             ax.set_ylim(0, 1.0)
-            ax.set_yticks([0.19, 0.72], ["confidence", "emotion"], fontsize=7.5)
+            # the confidence strip's scale: 0 at its foot, 1 at its top (a faint line)
+            ax.set_yticks([0.0, 0.19, 0.38, 0.72], ["0", "confidence", "1", "emotion"])
+            ax.tick_params(axis="y", labelsize=7.5, length=0)
             ax.grid(axis="y", visible=False)
+            ax.axhline(0.38, color="#bbbbbb", linewidth=0.5, linestyle=":", zorder=0)
             ax.set_title(
                 f"{rec.label}: {rec.n_segments} segments over {_clock(rec.duration)}",
                 loc="left",
