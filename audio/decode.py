@@ -176,15 +176,20 @@ def flac_streaminfo(head: bytes) -> tuple[int, int, int, int] | None:
     return sample_rate, channels, bits, fields & ((1 << 36) - 1)
 
 
+def read_flac_streaminfo(path: str) -> tuple[int, int, int, int] | None:
+    """:func:`flac_streaminfo` of the file ``path``; None also when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return flac_streaminfo(f.read(42))
+    except OSError:
+        return None
+
+
 def flac_length_unknown(path: str) -> bool:
     """Whether ``path`` is a FLAC file whose STREAMINFO gives no total length, as one written
     to a stream has (``ffmpeg ... -f flac pipe:``). libsndfile reports 2**63 frames for such
     a file and cannot read it (psf_fseek fails), so PyAV decodes it."""
-    try:
-        with open(path, "rb") as f:
-            info = flac_streaminfo(f.read(42))
-    except OSError:
-        return False
+    info = read_flac_streaminfo(path)
     return info is not None and info[3] == 0
 
 

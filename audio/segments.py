@@ -33,7 +33,7 @@ import numpy as np
 from ser.common.choices import CHANNEL_MODES, SEGMENT_MODES, check_choice
 from ser.common.errors import AudioError, DataError
 
-from .decode import MIN_DURATION_S, decode, flac_streaminfo
+from .decode import MIN_DURATION_S, decode, read_flac_streaminfo
 
 __all__ = [
     "AUTO_FILE_MAX_S",
@@ -159,11 +159,7 @@ def _flac_header(path: str) -> tuple[int, int, float] | None:
     libsndfile (no STREAMINFO first, or the file cannot be read). A FLAC written to a stream
     (``ffmpeg ... -f flac pipe:``) has no total length there: its frames are counted, a
     block at a time, with PyAV (libsndfile would report 2**63 frames and fail to read it)."""
-    try:
-        with open(path, "rb") as f:
-            info = flac_streaminfo(f.read(42))
-    except OSError:
-        return None
+    info = read_flac_streaminfo(path)
     if info is None or info[0] <= 0:
         return None
     sr, channels, _, frames = info

@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from .interrupts import Interrupted
+from .interrupts import Interrupted, signals_raise
 
 __all__ = [
     "HELP_OPTIONS",
@@ -79,21 +79,8 @@ def sigterm_interrupts(*, sigint: bool = False) -> Iterator[None]:
     :class:`Interrupted` instead, which no library swallows.
     """
     error: type[BaseException] = Interrupted if sigint else KeyboardInterrupt
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise error
-
-    signals = (signal.SIGTERM, signal.SIGINT) if sigint else (signal.SIGTERM,)
-    try:
-        old = {s: signal.signal(s, interrupt) for s in signals}
-    except ValueError:  # not the main thread
+    with signals_raise(error, (signal.SIGTERM, signal.SIGINT) if sigint else (signal.SIGTERM,)):
         yield
-        return
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

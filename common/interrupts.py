@@ -13,11 +13,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import signal
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["Interrupted", "ctrl_c_stops_training", "stops_on_ctrl_c"]
+__all__ = ["Interrupted", "ctrl_c_stops_training", "signals_raise", "stops_on_ctrl_c"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,30 +27,41 @@ class Interrupted(BaseException):
 
 
 @contextlib.contextmanager
+def signals_raise(error: type[BaseException], signals: Iterable[int]) -> Iterator[None]:
+    """Within the block each of ``signals`` raises ``error``; the handlers before are put
+    back after it. Outside the main thread, where handlers cannot be set, nothing changes."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise error
+
+    try:
+        old = {s: signal.signal(s, interrupt) for s in signals}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
 def ctrl_c_stops_training() -> Iterator[None]:
     """Within the block Ctrl-C raises :class:`Interrupted`, given back as KeyboardInterrupt
     when it leaves the block, so that a Ctrl-C stops the whole training.
 
-    Only in the main thread, and only where Python's own SIGINT handler is in place: a
-    command, or an application, that installed its own keeps it.
+    Only where Python's own SIGINT handler is in place (and in the main thread): a command,
+    or an application, that installed its own keeps it.
     """
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
         return
-
-    def stop(signum: int, frame: object) -> None:
-        raise Interrupted
-
-    old = signal.signal(signal.SIGINT, stop)
     try:
-        yield
+        with signals_raise(Interrupted, (signal.SIGINT,)):
+            yield
     except Interrupted:
         raise KeyboardInterrupt from None
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 def stops_on_ctrl_c(fn: F) -> F:

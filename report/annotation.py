@@ -305,13 +305,9 @@ def _comparison(page: Page, data: AnnotationTable) -> None:
     fig = recall_bars({"recall": s.recall}, s.classes)
     page.figure(fig, id="fig-recall", caption=f"Recall per emotion; UAR (their mean) {s.uar:.3f}.")
     support, predicted = s.confusion.sum(axis=1), s.confusion.sum(axis=0)
-    at = {c: i for i, c in enumerate(s.classes)}
-    page.table(
+    page.table(  # (compare_labels lists the classes in the order of emotions)
         ["emotion", "rows", "recall", "predicted as it"],
-        [
-            [c, int(support[at[c]]), s.recall[c], int(predicted[at[c]])]
-            for c in emotion_order(s.classes)
-        ],
+        [[c, int(support[i]), s.recall[c], int(predicted[i])] for i, c in enumerate(s.classes)],
     )
     fig = reliability_diagram({"predictions": (cmp.reliability, float(cmp.ece or 0.0))})
     page.figure(
