@@ -1,14 +1,15 @@
 """``ser-annotate`` on long recordings: segments, emotions, speed and memory against the bars.
 
-A model trained (``ser-train``, default recipe, ``--no-evaluate``) on RAVDESS actors 01-20 only
-and cached in ``--out-dir`` (or ``--model PATH``) annotates the recordings of
-``_conversations.py`` (actors 21-24): ``ser-annotate FILE --model M --segment speech -o T
---jobs J`` (``--channels each`` for ``conv_stereo``) as a subprocess, timed, its CPU time and
-other processes' load taken from /proc, and the peak RSS (VmHWM, sampled every 0.2 s) of each
-of its processes (main and loky workers). ``conv_60min`` runs ``--repeats`` times at
-``--jobs`` 1 and 2 (order 1 2 2 1 ...): speed-up = ratio of the median wall times; with the
-180-minute runs, each ``--jobs`` value's wall time splits into a fixed part and a part per
-hour of audio. In-process runs on ``conv_60min`` give a time line (progress callbacks).
+A model trained (``ser-train``, default recipe, ``--no-evaluate``, ``--augment N`` with
+``--augment``) on RAVDESS actors 01-20 only and cached in ``--out-dir`` (or ``--model PATH``)
+annotates the recordings of ``_conversations.py`` (actors 21-24): ``ser-annotate FILE --model M
+--segment speech -o T --jobs J`` (``--channels each`` for ``conv_stereo``) as a subprocess,
+timed, its CPU time and other processes' load taken from /proc, and the peak RSS (VmHWM,
+sampled every 0.2 s) of each of its processes (main and loky workers). ``conv_60min`` runs
+``--repeats`` times at ``--jobs`` 1 and 2 (order 1 2 2 1 ...): speed-up = ratio of the median
+wall times; with the 180-minute runs, each ``--jobs`` value's wall time splits into a fixed
+part and a part per hour of audio. In-process runs on ``conv_60min`` give a time line (progress
+callbacks).
 
 Recall and time precision of the rows (per channel for the stereo file):
 ``_conversations.evaluate``, as in ``long_recordings.py``. Utterance UAR
@@ -27,7 +28,9 @@ most 0.05 below the fair ``clips`` UAR; 60 minutes at ``--jobs 2`` >= 1.6x as fa
 ``--jobs 1``; peak RSS of any process <= 400 MB (10**6 bytes) on 60 minutes.
 
 Usage: python benchmarks/long_annotation.py [--out-dir DIR] [--model PATH] [--repeats 5]
-Writes benchmarks/results/long_annotation.json; about 2 minutes on 2 quiet cores, training included.
+[--augment N]
+Writes benchmarks/results/long_annotation.json (long_annotation_augmentN.json with --augment);
+about 2 minutes on 2 quiet cores, training included.
 """
 
 from __future__ import annotations
@@ -134,11 +137,12 @@ def annotate_cmd(src: Path, model: str, out: Path, jobs: int, *extra: str) -> li
     return [*cmd, "--jobs", str(jobs), "--overwrite", "--quiet", *extra]
 
 
-def train_model(out: Path, data: str) -> tuple[str, dict]:
+def train_model(out: Path, data: str, augment: int) -> tuple[str, dict]:
     """The reference model on actors 01-20, trained once and kept in ``out``."""
-    model = out / "model_actors01-20.skops"
+    model = out / f"model_actors01-20{f'_augment{augment}' if augment else ''}.skops"
     folder = out / "train_actors01-20"
     cmd = [str(BIN / "ser-train"), "--data", str(folder), "--no-evaluate", "--jobs", "2"]
+    cmd += ["--augment", str(augment)] if augment else []
     cmd += ["--quiet", "--overwrite", "--out", str(model)]
     if model.is_file():
         return str(model), {"command": " ".join(cmd), "cached": True}
@@ -271,6 +275,9 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="a model file (default: train on actors 01-20)")
     ap.add_argument("--repeats", type=int, default=5, help="60-min runs per --jobs value")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--augment", type=int, default=0, help="ser-train --augment N for the trained model"
+    )
     args = ap.parse_args()
     compile_bytecode()
     out = Path(args.out_dir).resolve()
@@ -280,9 +287,10 @@ def main() -> None:
     m0 = machine()
     print(describe(m0), flush=True)
     t_start = time.perf_counter()
-    model, training = (
-        (args.model, {"given": args.model}) if args.model else train_model(out, args.data)
-    )
+    if args.model:
+        model, training = args.model, {"given": args.model}
+    else:
+        model, training = train_model(out, args.data, args.augment)
     paths, recipe = conv.build_all(RECORDINGS, out, data=args.data, seed=args.seed)
     import soundfile as sf
 
@@ -310,7 +318,9 @@ def main() -> None:
     payload |= {"uar": uar, "speed": speed, "runs": runs}
     payload |= {"tables_identical_jobs1_jobs2": same, "wall_s_total": time.perf_counter() - t_start}
     payload |= {"machine_start": m0, "machine_end": machine()}
-    path = write_results("long_annotation", payload)
+    path = write_results(
+        f"long_annotation{f'_augment{args.augment}' if args.augment else ''}", payload
+    )
     print(f"load average at the end: {os.getloadavg()}; wrote {path}")
 
 
