@@ -36,10 +36,8 @@ removed outside an emotion subspace of rank r learnt from the training labels);
 ``em`` (the group offset estimated net of the emotions a corpus-normalised model predicts);
 ``A~B`` (test rows by A, model trained with B); ``library:MODE`` (``normalize_groups``).
 
-Features (default feature set, as ``ser.train.dataset._featurise`` computes them, except that
-an augmented copy's noise is set below each file's own power, as ``ser-train`` did before
-2026-12-02, not below its speaker's) are extracted once, with joblib, and cached in
-``--cache`` (default /tmp/ser-bench/normalisation).
+Features (default feature set, exactly as ``ser.train.dataset._featurise`` computes them) are
+extracted once, with joblib, and cached in ``--cache`` (default /tmp/ser-bench/normalisation).
 Classifier: the project's StandardScaler + MLPClassifier (hidden 256, alpha 1.0, max_iter 300,
 ``ser.train.fit.make_estimator``), an ensemble of ``--seeds`` seeds (probabilities averaged).
 

@@ -5,9 +5,7 @@ with the bundled recipe's 2 augmented copies, and scored on the test actors' cle
 on the same files through two fixed channels the training augmentation does not draw: a phone
 line at 10 dB SNR (band 300-3400 Hz, pink noise) and a reverberant room (RT60 0.7 s, white
 noise at 12 dB SNR). Test actors are normalised with their own statistics per channel, as
-``ser-annotate`` does for a speaker. Since 2026-12-02 ``extract_dataset`` sets every noise,
-the fixed channels' too, below the speaker's mean speech power rather than each file's (see
-``ser.train.augment``); ``results/robustness*.json`` were measured before that.
+``ser-annotate`` does for a speaker.
 
 Usage: python benchmarks/robustness.py [--data DIR] [--jobs N] [--subset a,b,c]
 Writes benchmarks/results/robustness[_<n>class].json.

@@ -5,16 +5,18 @@ in noise, bandwidth (telephone, low-pass codecs), room reverberation, level and 
 rate. Each augmentation :class:`Condition` is one such recording channel. Conditions are
 drawn per *speaker* and copy, so all files of one actor in one copy share the channel, as a
 real speaker in a real corpus would; that keeps speaker normalisation meaningful for the
-augmented rows. The noise of one channel has one level, below the speaker's mean speech power
-(``speech_db``, set by :func:`ser.train.dataset.extract_dataset` from all the speaker's
-files), not below each file's: in a real recording a soft utterance sits closer to the noise
-floor than a loud one. Measured with ``benchmarks/long_annotation.py --augment 2`` (a model
-trained on RAVDESS actors 01-20; conversations of actors 21-24 in pink noise 20 dB below their
-mean speech power), utterance UAR from the segment rows of the 10-minute, 60-minute and stereo
-recordings: 0.41 / 0.47 / 0.45 without augmentation, 0.50 / 0.47 / 0.48 with the noise below
-each file's power, 0.54 / 0.51 / 0.60 with it below the speaker's. It is a trade, not a free
-gain: the same three models scored 0.79 / 0.70 / 0.70, 0.72 / 0.59 / 0.64 and 0.59 / 0.57 /
-0.57 on the clean clips (README, "Noisy recordings").
+augmented rows. A copy's noise is set ``snr_db`` below each file's own power. A
+:class:`Condition` with ``speech_db`` sets it below that power instead (one level for all of a
+speaker's files, as a recording's steady noise floor: soft utterances then get less SNR than
+loud ones); ``ser-train`` does not use it, because across corpora it did no better. Measured
+(2026-12-02, two copies per clip, four classes): trained on one of RAVDESS and CREMA-D and
+tested on the other, clean and with pink noise 20 and 10 dB below each speaker's speech
+power, the per-speaker level scored UAR 0.471 / 0.446 / 0.451 and 0.527 / 0.496 / 0.438,
+the per-file one 0.508 / 0.451 / 0.434 and 0.542 / 0.499 / 0.449, and no augmentation
+0.567 / 0.533 / 0.464 and 0.547 / 0.510 / 0.427 (``benchmarks/augment_noise.py``). Only on
+new speakers of the training corpus, in the conversations of
+``benchmarks/long_annotation.py``, was the per-speaker level better in noise (README, "Noisy
+recordings").
 
 Noise, band-limiting and gain use audiomentations; the room impulse response (exponentially
 decaying noise, the standard statistical room model) and speed perturbation (resampling, as
@@ -40,12 +42,12 @@ class Condition:
 
     seed: int
     gain_db: float = 0.0
-    snr_db: float | None = None  # noise power below the speech power (speech_db), dB
+    snr_db: float | None = None  # noise power below the speech power, dB
     noise_decay: float = 0.0  # spectral slope of the noise, dB/octave (0 white, -3 pink)
     band: str | None = None  # "telephone" (300-3400 Hz) or "lowpass" (4 kHz)
     rt60: float | None = None  # reverberation time, seconds
     speed: float = 1.0  # >1: faster and higher
-    # the speaker's mean speech power, dB re full scale; None: each file's own power
+    # the noise's reference: a speech power, dB re full scale; None: each file's own power
     speech_db: float | None = None
 
 

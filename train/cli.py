@@ -144,9 +144,8 @@ def train_command(
         int,
         typer.Option(
             min=0,
-            help="Augmented copies of each training file (noise at one level per speaker, "
-            "band-limiting, reverberation, gain, speed), training folds only: better in "
-            "noise, worse on clean speech.",
+            help="Augmented copies of each training file (noise, band-limiting, reverberation, "
+            "gain, speed), training folds only.",
             rich_help_panel=_MODEL,
         ),
     ] = 0,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from ser.common.errors import DataError, SerError
 from ser.corpora import LabelledCorpus
 from ser.features.config import FeatureConfig
 
-from .augment import Condition, apply_condition, power_db
+from .augment import Condition, apply_condition
 
 __all__ = ["Dataset", "LabelledFile", "extract_dataset", "labelled_files"]
 
@@ -75,61 +75,36 @@ def labelled_files(corpus: LabelledCorpus) -> list[LabelledFile]:
     ]
 
 
-Result = tuple[np.ndarray | None, float, str | None]
-
-
-def _featurise(item: tuple[str, Sequence[Condition]], config: FeatureConfig) -> Result:
-    """Features of one file, never raising for a bad file: of its audio without ``conditions``,
-    else of each augmented copy (stacked); with the audio's mean power in dB."""
+def _featurise(
+    item: tuple[str, Sequence[Condition]], config: FeatureConfig
+) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
+    """Features of one file (and of its augmented copies); never raises for a bad file."""
     from ser.audio.decode import load_audio
     from ser.features.extract import extract_features
 
     path, conditions = item
     try:
         y, _ = load_audio(path, sr=config.sr, trim=bool(config.params.get("trim", True)))
-        if not conditions:
-            return extract_features(y, config=config), power_db(y), None
-        x = np.stack(
-            [
-                extract_features(apply_condition(y, c, sr=config.sr, file_key=path), config=config)
-                for c in conditions
-            ]
-        )
-        return x, power_db(y), None
+        x = extract_features(y, config=config)
+        aug = None
+        if conditions:
+            aug = np.stack(
+                [
+                    extract_features(
+                        apply_condition(y, c, sr=config.sr, file_key=path), config=config
+                    )
+                    for c in conditions
+                ]
+            )
+        return x, aug, None
     except SerError as exc:
-        return None, 0.0, str(exc)
+        return None, None, str(exc)
     except Exception as exc:  # never let one file abort the batch
-        return None, 0.0, f"{path}: {type(exc).__name__}: {exc}"
+        return None, None, f"{path}: {type(exc).__name__}: {exc}"
 
 
-def _worker_died(item: tuple[str, Sequence[Condition]]) -> Result:
-    return None, 0.0, f"{item[0]}: {WORKER_DIED}"
-
-
-def _run(
-    items: list[tuple[str, Sequence[Condition]]],
-    config: FeatureConfig,
-    jobs: int | None,
-    on_done: Callable[[int], None],
-) -> list[Result]:
-    """:func:`_featurise` of every item, in parallel, in the items' order."""
-    task = functools.partial(_featurise, config=config)
-    results: dict[int, Result] = {}
-    batch = list(enumerate(items))
-    n_jobs = worker_count(jobs, len(batch))
-    for i, res in run_batch(task, batch, n_jobs=n_jobs, on_death=_worker_died):
-        results[i] = res
-        on_done(i)
-    return [results[i] for i in range(len(items))]
-
-
-def _speaker_levels(files: Sequence[LabelledFile], clean: list[Result]) -> dict[str, float]:
-    """Each speaker's mean speech power in dB (the mean of its readable files' powers)."""
-    powers: dict[str, list[float]] = {}
-    for f, (x, db, _) in zip(files, clean):
-        if x is not None:
-            powers.setdefault(f.speaker, []).append(10.0 ** (db / 10.0))
-    return {s: 10.0 * float(np.log10(max(np.mean(p), 1e-20))) for s, p in powers.items()}
+def _worker_died(item: tuple[str, Sequence[Condition]]) -> tuple[None, None, str]:
+    return None, None, f"{item[0]}: {WORKER_DIED}"
 
 
 def extract_dataset(
@@ -144,32 +119,22 @@ def extract_dataset(
 
     ``jobs`` as for :func:`ser.batch.worker_count` (None: every usable core).
     ``conditions(file)`` lists the augmentation conditions applied to that file; each gives
-    one extra row in ``X_aug``. They are applied in a second pass over the files, once every
-    speaker's mean speech power is known from the first: a condition's noise is set below
-    its speaker's power (:class:`~ser.train.augment.Condition`). ``on_progress(n)`` is called
-    with 1 for each file of the first pass and with its number of conditions for each of the
-    second. Files that fail, including one whose decoder kills its worker process (twice), are
-    skipped and listed, never fatal.
+    one extra row in ``X_aug``. Files that fail, including one whose decoder kills its worker
+    process (twice), are skipped and listed, never fatal.
     """
     conds = [list(conditions(f)) if conditions else [] for f in files]
-    clean = _run([(f.path, []) for f in files], config, jobs, lambda i: _tick(on_progress, 1))
-    augmented: list[Result] = [(None, 0.0, None)] * len(files)
-    if any(conds):
-        level = _speaker_levels(files, clean)
-        todo = [i for i, (f, r) in enumerate(zip(files, clean)) if r[0] is not None and conds[i]]
-        items = [
-            (files[i].path, [replace(c, speech_db=level[files[i].speaker]) for c in conds[i]])
-            for i in todo
-        ]
-        done = _run(items, config, jobs, lambda k: _tick(on_progress, len(conds[todo[k]])))
-        for i, r in zip(todo, done):
-            augmented[i] = r
+    items = [(i, (f.path, c)) for i, (f, c) in enumerate(zip(files, conds))]
+    task = functools.partial(_featurise, config=config)
+    n_jobs = worker_count(jobs, len(items))
+    results: dict[int, tuple[np.ndarray | None, np.ndarray | None, str | None]] = {}
+    for i, res in run_batch(task, items, n_jobs=n_jobs, on_death=_worker_died):
+        results[i] = res
+        if on_progress is not None:
+            on_progress(1)
     rows: list[tuple[LabelledFile, np.ndarray, np.ndarray | None]] = []
     skipped: list[tuple[str, str]] = []
-    for i, f in enumerate(files):
-        x, _, err = clean[i]
-        aug, _, aug_err = augmented[i]
-        err = err or aug_err
+    for i, f in enumerate(files):  # in the files' order, whatever order they finished in
+        x, aug, err = results.pop(i)
         if err is not None or x is None:
             logger.warning("skipping %s", err)
             skipped.append((f.path, err or "no features"))
@@ -190,8 +155,3 @@ def extract_dataset(
         skipped=skipped,
         sources=np.array([r[0].source for r in rows], dtype=object),
     )
-
-
-def _tick(on_progress: Callable[[int], None] | None, n: int) -> None:
-    if on_progress is not None:
-        on_progress(n)

@@ -194,7 +194,7 @@ def train_model(
         check_folds(
             [f.speaker for f in files], folds, nested=tune and cross, where="in the training data"
         )
-    total = len(files) * (1 + augment)  # extract_dataset's units: a file, then its copies
+    total = len(files)
     done = [0]
 
     def tick(n: int) -> None:
