@@ -39,37 +39,35 @@ TEST_SNRS = (20.0, 10.0)
 RECIPES = ("none", "file", "speaker")
 
 
-def featurise(path: str, conds: list) -> tuple[np.ndarray, float] | None:
-    """Default features of the clean clip and of each condition applied to it (stacked), and
-    the clip's mean power in dB; None for an unreadable file."""
+def speech_power_db(path: str, sr: int) -> float | None:
+    """Mean power in dB of a clip as ``ser-train`` reads it (trimmed); None if unreadable."""
     from ser.audio.decode import load_audio
-    from ser.features import extract_features, feature_config
-    from ser.train.augment import apply_condition, power_db
+    from ser.train.augment import power_db
 
-    cfg = feature_config("default")
     try:
-        y, _ = load_audio(path, sr=cfg.sr, trim=True)
+        return power_db(load_audio(path, sr=sr, trim=True)[0])
     except Exception as exc:  # one bad file must not stop the benchmark
         print(f"skipping {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
-    rows = [y] + [apply_condition(y, c, sr=cfg.sr, file_key=path) for c in conds]
-    return np.stack([extract_features(r, config=cfg) for r in rows]), power_db(y)
 
 
 def corpus_rows(name: str, root: str, jobs: int) -> dict:
     """Features of a corpus's clips of CLASSES: clean, each test noise, each recipe's copies."""
     from joblib import Parallel, delayed
 
+    from ser.features import feature_config
     from ser.train.augment import Condition, draw_conditions
+    from ser.train.dataset import _featurise
 
+    cfg = feature_config("default")
     paths, emotions, speakers = list_corpus(name, root)
     keep = np.isin(emotions, CLASSES)
     paths = list(np.asarray(paths)[keep])
     y, spk = np.asarray(emotions)[keep], np.asarray(speakers)[keep]
-    # pass 1: each speaker's mean speech power (as ser.train.dataset.extract_dataset)
-    first = Parallel(n_jobs=jobs, batch_size=16)(delayed(featurise)(p, []) for p in paths)
-    ok = np.array([r is not None for r in first])
-    power = np.array([r[1] if r is not None else np.nan for r in first])
+    # pass 1: each speaker's mean speech power (the reference of Condition.speech_db)
+    power = Parallel(n_jobs=jobs, batch_size=16)(delayed(speech_power_db)(p, cfg.sr) for p in paths)
+    ok = np.array([p is not None for p in power])
+    power = np.array([np.nan if p is None else p for p in power])
     level = {s: 10 * np.log10(np.mean(10 ** (power[ok & (spk == s)] / 10))) for s in set(spk[ok])}
     conds = []
     for s in spk:
@@ -83,18 +81,19 @@ def corpus_rows(name: str, root: str, jobs: int) -> dict:
             + [replace(c, speech_db=level.get(s)) for c in aug]
             + [replace(c, speech_db=None) for c in aug]
         )
+    # pass 2: ser-train's own per-file task, the clean clip and each condition
     rows = Parallel(n_jobs=jobs, batch_size=4)(
-        delayed(featurise)(p, c) for p, c, good in zip(paths, conds, ok) if good
+        delayed(_featurise)((p, c), cfg) for p, c, good in zip(paths, conds, ok) if good
     )
-    F = np.stack([r[0] for r in rows])  # (files, 1 + tests + 2 * N_AUG, features)
+    A = np.stack([r[1] for r in rows])  # (files, tests + 2 * N_AUG, features)
     nt = len(TEST_SNRS)
     return {
         "y": y[ok],
         "spk": spk[ok],
-        "clean": F[:, 0],
-        "tests": {snr: F[:, 1 + i] for i, snr in enumerate(TEST_SNRS)},
-        "speaker": F[:, 1 + nt : 1 + nt + N_AUG],
-        "file": F[:, 1 + nt + N_AUG :],
+        "clean": np.stack([r[0] for r in rows]),
+        "tests": {snr: A[:, i] for i, snr in enumerate(TEST_SNRS)},
+        "speaker": A[:, nt : nt + N_AUG],
+        "file": A[:, nt + N_AUG :],
     }
 
 

@@ -116,6 +116,12 @@ def _clock(seconds: float, _pos: object = None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+# a panel's layout, in axis units from 0 to 1: each segment's confidence as a bar from 0 up to
+# STRIP_TOP (its full height is confidence 1), and the emotion band (bottom, height) above it
+STRIP_TOP = 0.38
+EMOTION_BAND = (0.45, 0.55)
+
+
 def timeline_figure(recordings: Sequence[Recording], order: Sequence[str]) -> Any:
     """One panel per recording: the emotion band over time and each segment's confidence.
 
@@ -137,7 +143,7 @@ def timeline_figure(recordings: Sequence[Recording], order: Sequence[str]) -> An
                     any_error = True
                     ax.broken_barh(
                         [spans[i] for i in idx],
-                        (0.45, 0.55),
+                        EMOTION_BAND,
                         facecolor="white",
                         edgecolor=ERROR_COLOUR,
                         hatch="////",
@@ -145,18 +151,21 @@ def timeline_figure(recordings: Sequence[Recording], order: Sequence[str]) -> An
                     )
                     continue
                 present.add(e)
-                ax.broken_barh([spans[i] for i in idx], (0.45, 0.55), facecolor=colour_of(e))
+                ax.broken_barh([spans[i] for i in idx], EMOTION_BAND, facecolor=colour_of(e))
                 for i in idx:  # the confidence of each segment, as a bar under it
                     c = rec.confidence[i]
                     if c == c:
-                        ax.broken_barh([spans[i]], (0.0, 0.38 * c), facecolor=colour_of(e))
+                        ax.broken_barh([spans[i]], (0.0, STRIP_TOP * c), facecolor=colour_of(e))
             ax.set_xlim(0, max(rec.duration, float(np.max(rec.end, initial=0.0))))
             ax.set_ylim(0, 1.0)
             # the confidence strip's scale: 0 at its foot, 1 at its top (a faint line)
-            ax.set_yticks([0.0, 0.19, 0.38, 0.72], ["0", "confidence", "1", "emotion"])
+            ax.set_yticks(
+                [0.0, STRIP_TOP / 2, STRIP_TOP, EMOTION_BAND[0] + EMOTION_BAND[1] / 2],
+                ["0", "confidence", "1", "emotion"],
+            )
             ax.tick_params(axis="y", labelsize=7.5, length=0)
             ax.grid(axis="y", visible=False)
-            ax.axhline(0.38, color="#bbbbbb", linewidth=0.5, linestyle=":", zorder=0)
+            ax.axhline(STRIP_TOP, color="#bbbbbb", linewidth=0.5, linestyle=":", zorder=0)
             ax.set_title(
                 f"{rec.label}: {rec.n_segments} segments over {_clock(rec.duration)}",
                 loc="left",
